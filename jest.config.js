@@ -1,0 +1,29 @@
+/** Two projects: pure unit tests next to the code, and e2e tests that boot the whole app. */
+const common = {
+  preset: 'ts-jest',
+  testEnvironment: 'node',
+  moduleNameMapper: {
+    '^@mizuchi/s3-protocol$': '<rootDir>/libs/s3-protocol/index.ts',
+    '^@mizuchi/s3-protocol/(.*)$': '<rootDir>/libs/s3-protocol/src/$1',
+  },
+  transform: { '^.+\\.ts$': 'ts-jest' },
+};
+
+module.exports = {
+  // e2e cases move tens of MiB through real servers; no test asserts on time.
+  testTimeout: 120000,
+  projects: [
+    {
+      ...common,
+      displayName: 'unit',
+      testMatch: ['<rootDir>/libs/**/*.spec.ts', '<rootDir>/src/**/*.spec.ts'],
+    },
+    {
+      ...common,
+      displayName: 'e2e',
+      testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'],
+      globalSetup: '<rootDir>/test/helpers/global-setup.ts',
+      globalTeardown: '<rootDir>/test/helpers/global-teardown.ts',
+    },
+  ],
+};

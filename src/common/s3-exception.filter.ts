@@ -1,0 +1,81 @@
+/**
+ * The one place errors become responses. Every S3 path answers S3 XML with the request id; the
+ * health endpoints keep Terminus' JSON. Backend and internal details never reach the client.
+ */
+import {
+  type ArgumentsHost,
+  Catch,
+  type ExceptionFilter,
+  HttpException,
+  Logger,
+} from '@nestjs/common';
+import type { Response } from 'express';
+import { S3Error, renderErrorXml } from '@mizuchi/s3-protocol';
+import type { GatewayRequest } from './request-context';
+
+/** Converts anything thrown into an S3Error fit to show the client. */
+export function toS3Error(err: unknown): S3Error {
+  if (err instanceof S3Error) return err;
+  if (err instanceof HttpException) {
+    const status = err.getStatus();
+    if (status === 404) return new S3Error('NoSuchBucket');
+    if (status === 405) return new S3Error('MethodNotAllowed');
+    if (status === 400) return new S3Error('InvalidRequest', err.message);
+  }
+  return new S3Error('InternalError', undefined, { cause: err });
+}
+
+/** Renders every exception as S3 XML (or Terminus JSON on /health). */
+@Catch()
+export class S3ExceptionFilter implements ExceptionFilter {
+  private readonly logger = new Logger('S3ExceptionFilter');
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const ctx = host.switchToHttp();
+    const req = ctx.getRequest<GatewayRequest>();
+    const res = ctx.getResponse<Response>();
+
+    if (res.headersSent) {
+      // Half a response cannot be taken back: cut the connection so the client sees a failure.
+      this.logger.warn(
+        `request ${req.requestId} failed after the response started: ${describe(exception)}`,
+      );
+      req.socket.destroy();
+      return;
+    }
+    if (exception instanceof HttpException && req.path.startsWith('/health')) {
+      res.status(exception.getStatus()).json(exception.getResponse());
+      return;
+    }
+
+    const error = toS3Error(exception);
+    if (error.status >= 500) {
+      this.logger.error(
+        `request ${req.requestId} ${req.method} ${req.path}: ${error.code}: ${describe(error.cause ?? exception)}`,
+      );
+    } else {
+      this.logger.debug(`request ${req.requestId} ${req.method} ${req.path}: ${error.code}`);
+    }
+    for (const [name, value] of Object.entries(error.headers)) res.setHeader(name, value);
+    if (!req.complete) {
+      // The body was not read: closing beats making the client send the rest into the void.
+      res.setHeader('Connection', 'close');
+    }
+    res
+      .status(error.status)
+      .type('application/xml')
+      .send(
+        renderErrorXml({
+          code: error.code,
+          message: error.message,
+          resource: req.path,
+          requestId: req.requestId ?? '',
+        }),
+      );
+  }
+}
+
+function describe(err: unknown): string {
+  if (err instanceof Error) return `${err.name}: ${err.message}`;
+  return String(err);
+}

@@ -1,0 +1,96 @@
+/**
+ * The `server` section: listen address, zero-copy tuning, request limits, shutdown and the
+ * upload-id secret. Owns only the shape and defaults; the HTTP server applies them.
+ */
+import { isIP } from 'node:net';
+import { z } from 'zod';
+import { bool, int, KiB, MiB, size } from './scalars';
+
+/** Default listen address when none is configured. */
+export const DEFAULT_ADDRESS = '0.0.0.0:8080';
+
+const HOSTNAME =
+  /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+
+/** Splits `host:port` (IPv6 as `[::1]:8080`) into its parts; throws with a reason when invalid. */
+export function parseAddress(address: string): { host: string; port: number } {
+  const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(address.trim());
+  if (!match) {
+    throw new Error(`'${address}' is not host:port (write IPv6 hosts in brackets, e.g. [::]:8080)`);
+  }
+  const [, ipv6, name, portText] = match;
+  const port = Number(portText);
+  if (port < 1 || port > 65535) {
+    throw new Error(`port ${portText} is outside 1-65535`);
+  }
+  if (ipv6 !== undefined) {
+    if (isIP(ipv6) !== 6) throw new Error(`'${ipv6}' is not an IPv6 address`);
+    return { host: ipv6, port };
+  }
+  if (isIP(name) !== 4 && !HOSTNAME.test(name)) {
+    throw new Error(`'${name}' is not a valid host name or IPv4 address`);
+  }
+  return { host: name, port };
+}
+
+/** Joins a host and port into an address string, bracketing IPv6 hosts. */
+export function formatAddress(host: string, port: number | string): string {
+  const bare = host.replace(/^\[(.*)\]$/, '$1');
+  return `${isIP(bare) === 6 ? `[${bare}]` : bare}:${port}`;
+}
+
+const addressSchema = z
+  .string({ error: 'must be a "host:port" string, e.g. "0.0.0.0:8080"' })
+  .trim()
+  .superRefine((value, ctx) => {
+    try {
+      parseAddress(value);
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', message: (error as Error).message });
+    }
+  });
+
+/** Schema of `server.zero_copy`. */
+export const zeroCopySchema = z
+  .object({
+    enabled: bool().default(true),
+    pipe_buffer_size: size({ min: 4 * KiB, max: 64 * MiB }).default(MiB),
+    min_body_bytes: size().default(256 * KiB),
+  })
+  .strict();
+
+/** Schema of `server.limits`. */
+export const limitsSchema = z
+  .object({
+    max_header_bytes: int({ min: 1024, max: MiB }).default(16384),
+    max_key_bytes: int({ min: 1, max: 1024 }).default(1024),
+    max_url_bytes: int({ min: 256, max: MiB }).default(8192),
+    max_concurrent_uploads: int({ min: 1 }).optional(),
+    idle_timeout_seconds: int({ min: 1 }).default(60),
+  })
+  .strict();
+
+const workersSchema = z.preprocess(
+  (value) => (typeof value === 'string' && /^\s*\d+\s*$/.test(value) ? Number(value) : value),
+  z.union([z.literal('auto'), z.int().positive()], {
+    error: "must be a positive integer or 'auto'",
+  }),
+);
+
+/** Schema of the `server` section. */
+export const serverSchema = z
+  .object({
+    address: addressSchema.default(DEFAULT_ADDRESS),
+    zero_copy: zeroCopySchema.prefault({}),
+    limits: limitsSchema.prefault({}),
+    shutdown_grace_seconds: int({ min: 0 }).default(30),
+    upload_id_secret: z
+      .string()
+      .min(32, { error: 'must be at least 32 characters (use a random secret)' })
+      .optional(),
+    workers: workersSchema.default(1),
+  })
+  .strict();
+
+/** The validated `server` section. */
+export type ServerConfig = z.output<typeof serverSchema>;

@@ -1,0 +1,12 @@
+/** HealthModule: /health/live and /health/ready through @nestjs/terminus. */
+import { Module } from '@nestjs/common';
+import { TerminusModule } from '@nestjs/terminus';
+import { BackendHealthIndicator } from './backend.health';
+import { HealthController } from './health.controller';
+
+@Module({
+  imports: [TerminusModule.forRoot({ logger: false })],
+  controllers: [HealthController],
+  providers: [BackendHealthIndicator],
+})
+export class HealthModule {}

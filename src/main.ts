@@ -1,0 +1,72 @@
+#!/usr/bin/env node
+/**
+ * Entry point: read the config (--config, MIZUCHI_CONFIG, or the embedded default), optionally
+ * only validate it, then serve until SIGTERM/SIGINT and shut down gracefully.
+ */
+import 'reflect-metadata';
+import { createApp, createLogger } from './app.setup';
+import { ConfigError, loadConfigFile, resolveConfigSource } from './config/load-config';
+import { defaultConfig } from './config/default-config';
+import type { AppConfig } from './config/config.schema';
+import { parseAddress } from './config/server.schema';
+import { tryItLines } from './startup-banner';
+import { shutdownGracefully } from './shutdown';
+
+async function main(argv: string[]): Promise<number> {
+  const source = resolveConfigSource(argv, process.env);
+  let config: AppConfig;
+  try {
+    config =
+      source.path !== undefined
+        ? loadConfigFile(source.path, process.env)
+        : defaultConfig(process.cwd(), process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+  if (source.validateOnly) {
+    process.stdout.write(
+      `${source.path ?? 'embedded default config'}: valid (${config.buckets.length} route(s))\n`,
+    );
+    return 0;
+  }
+
+  const logger = createLogger(config);
+  const app = await createApp(config, logger);
+  const { host, port } = parseAddress(config.server.address);
+  await app.listen(port, host);
+  logger.log(
+    `serving ${config.buckets.length} route(s) on http://${host.includes(':') ? `[${host}]` : host}:${port}` +
+      (source.path === undefined ? ' with the embedded default config' : ` from ${source.path}`),
+    'Mizuchi',
+  );
+  const lines = tryItLines(config, host, port);
+  if (lines.length > 0)
+    process.stdout.write(`\nTry it:\n${lines.map((l) => `  ${l}`).join('\n')}\n\n`);
+
+  await new Promise<void>((resolve) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      logger.log(`${signal} received`, 'Shutdown');
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+      resolve();
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+  await shutdownGracefully(app, config.server.shutdown_grace_seconds * 1000, logger);
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(
+      `fatal: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+    );
+    process.exit(1);
+  },
+);

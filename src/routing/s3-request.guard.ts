@@ -1,0 +1,59 @@
+/**
+ * Resolves the route, classifies the operation and validates the key of every S3 request, before
+ * authentication and before any byte reaches a backend. Unknown prefixes get 404 NoSuchBucket,
+ * refused operations 405 MethodNotAllowed, bad keys 400.
+ */
+import { type CanActivate, type ExecutionContext, Inject, Injectable } from '@nestjs/common';
+import {
+  S3Error,
+  classifyOperation,
+  decodeKey,
+  parseQuery,
+  validateKey,
+} from '@mizuchi/s3-protocol';
+import { APP_CONFIG } from '../config/config.module';
+import type { AppConfig } from '../config/config.schema';
+import type { GatewayRequest, S3RequestContext } from '../common/request-context';
+import { RouteResolver } from './route-resolver';
+
+/** Attaches the S3RequestContext to the request, or refuses it. */
+@Injectable()
+export class S3RequestGuard implements CanActivate {
+  private readonly resolver: RouteResolver;
+  private readonly maxKeyBytes: number;
+
+  constructor(@Inject(APP_CONFIG) config: AppConfig) {
+    this.resolver = new RouteResolver(config.buckets);
+    this.maxKeyBytes = config.server.limits.max_key_bytes;
+  }
+
+  canActivate(context: ExecutionContext): boolean {
+    const req = context.switchToHttp().getRequest<GatewayRequest>();
+    req.s3 = this.describe(req.method, req.originalUrl, req.headers);
+    return true;
+  }
+
+  /** Works out route, operation and key from the raw request line and headers. */
+  describe(method: string, rawUrl: string, headers: GatewayRequest['headers']): S3RequestContext {
+    const q = rawUrl.indexOf('?');
+    const rawPath = q === -1 ? rawUrl : rawUrl.slice(0, q);
+    const rawQuery = q === -1 ? '' : rawUrl.slice(q + 1);
+    const match = this.resolver.resolve(rawPath);
+    if (match === undefined) {
+      throw new S3Error('NoSuchBucket', 'No upload route is configured for this path.');
+    }
+    const query = parseQuery(rawQuery);
+    const operation = classifyOperation({
+      method,
+      hasKey: match.rawKey !== '',
+      query,
+      headerNames: new Set(Object.keys(headers)),
+    });
+    let key = '';
+    if (operation !== 'HeadBucket') {
+      key = decodeKey(match.rawKey);
+      validateKey(key, this.maxKeyBytes);
+    }
+    return { route: match.route, operation, key, query: Object.fromEntries(query) };
+  }
+}

@@ -1,0 +1,60 @@
+/**
+ * Builds the @aws-sdk/client-s3 clients of one route backend. Two clients share one keep-alive
+ * connection pool: `control` retries idempotent calls with backoff; `data` never retries, because
+ * a streamed request body cannot be sent twice.
+ */
+import * as http from 'node:http';
+import * as https from 'node:https';
+import { S3Client } from '@aws-sdk/client-s3';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import type { RouteConfig } from '../config/config.schema';
+
+/** The S3 settings of a route. */
+export type S3BackendConfig = NonNullable<RouteConfig['s3']>;
+
+/** The clients of one backend. */
+export interface S3Clients {
+  control: S3Client;
+  data: S3Client;
+  destroy(): void;
+}
+
+/** Creates the clients for one S3 backend from its route settings. */
+export function createS3Clients(cfg: S3BackendConfig): S3Clients {
+  const agentOptions = { keepAlive: true, maxSockets: cfg.max_sockets };
+  const httpAgent = new http.Agent(agentOptions);
+  const httpsAgent = new https.Agent(agentOptions);
+  const requestHandler = new NodeHttpHandler({
+    httpAgent,
+    httpsAgent,
+    connectionTimeout: cfg.connect_timeout_seconds * 1000,
+    requestTimeout: cfg.timeout_seconds * 1000,
+  });
+  const base = {
+    region: cfg.region,
+    endpoint: cfg.endpoint,
+    forcePathStyle: cfg.force_path_style,
+    // Absent keys fall through to the SDK's default provider chain (env, profile, IMDS ...).
+    credentials:
+      cfg.access_key !== undefined && cfg.secret_key !== undefined
+        ? { accessKeyId: cfg.access_key, secretAccessKey: cfg.secret_key }
+        : undefined,
+    requestHandler,
+    // The gateway verifies client checksums itself and forwards them as headers; letting the
+    // SDK add its own would turn streamed bodies into aws-chunked, which many backends refuse.
+    requestChecksumCalculation: 'WHEN_REQUIRED' as const,
+    responseChecksumValidation: 'WHEN_REQUIRED' as const,
+  };
+  const control = new S3Client({ ...base, maxAttempts: cfg.max_attempts });
+  const data = new S3Client({ ...base, maxAttempts: 1 });
+  return {
+    control,
+    data,
+    destroy() {
+      control.destroy();
+      data.destroy();
+      httpAgent.destroy();
+      httpsAgent.destroy();
+    },
+  };
+}

@@ -1,0 +1,17 @@
+/**
+ * UploadModule: the S3 upload operations. It owns body transfer and the nothing-half-written
+ * rule; routing, auth and storage are injected, never re-implemented here.
+ */
+import { Module } from '@nestjs/common';
+import { RoutingModule } from '../routing/routing.module';
+import { InFlightUploads } from './in-flight-uploads';
+import { ObjectController } from './object.controller';
+import { UploadService } from './upload.service';
+
+@Module({
+  imports: [RoutingModule],
+  controllers: [ObjectController],
+  providers: [UploadService, InFlightUploads],
+  exports: [InFlightUploads],
+})
+export class UploadModule {}
