@@ -5,3 +5,5 @@ export * from './src/object-key';
 export * from './src/operation';
 export * from './src/headers';
 export * from './src/payload-hash';
+export * from './src/checksum';
+export * from './src/aws-chunked';

@@ -1,20 +1,34 @@
 /**
- * Decides how a request body moves (DESIGN.md §3): as it is, verified against a hex SHA-256, or
- * decoded from aws-chunked framing. The result is the stream the backend reads and the number of
- * bytes it yields.
+ * Decides how a request body moves (DESIGN.md §3): as it is, verified against a hex SHA-256 or an
+ * `x-amz-checksum-*` header, or decoded from aws-chunked framing with its trailer checksum
+ * verified. The result is the chain of stages and the number of bytes the backend receives.
  */
 import type { Readable, Transform } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import {
+  AwsChunkedDecoder,
+  CHECKSUM_HEADERS,
+  ChecksumVerifier,
+  type ChecksumAlgorithmName,
+  type ObjectAttributes,
   type RawHeaders,
   S3Error,
   Sha256Verifier,
   UNSIGNED_PAYLOAD,
+  isAwsChunked,
   isHexSha256,
+  parseChecksumAlgorithm,
+  streamingPayloadMode,
 } from '@mizuchi/s3-protocol';
 
 /** The most a single PutObject may carry, as in S3. */
 export const MAX_SINGLE_PUT_BYTES = 5 * 1024 ** 3;
+
+/** A checksum the gateway has verified over the whole body. */
+export interface VerifiedChecksum {
+  algorithm: ChecksumAlgorithmName;
+  value: string;
+}
 
 /** How the body of one request is to be read. */
 export interface PayloadPlan {
@@ -22,6 +36,8 @@ export interface PayloadPlan {
   length: number;
   /** Verifying or decoding stages to put between the client and the backend, in order. */
   stages: Transform[];
+  /** The checksum verified in flight; known once the whole body has passed. */
+  verifiedChecksum(): VerifiedChecksum | undefined;
 }
 
 function header(headers: RawHeaders, name: string): string | undefined {
@@ -38,18 +54,84 @@ export function parseLength(value: string | undefined, name: string): number | u
   return Number(value.trim());
 }
 
-/** Works out the stages and the backend length for a body with the given headers. */
-export function planPayload(headers: RawHeaders): PayloadPlan {
-  const contentLength = parseLength(header(headers, 'content-length'), 'Content-Length');
-  if (contentLength === undefined) {
-    throw new S3Error('MissingContentLength');
-  }
+function isForwardable(algorithm: string): algorithm is ChecksumAlgorithmName {
+  return Object.prototype.hasOwnProperty.call(CHECKSUM_HEADERS, algorithm);
+}
+
+/**
+ * Works out the stages and the backend length for a body with the given headers.
+ * `attributes.checksum` (an `x-amz-checksum-*` header) is verified in flight as well, so a
+ * backend that ignores the header still never stores a corrupted object.
+ */
+export function planPayload(headers: RawHeaders, attributes: ObjectAttributes): PayloadPlan {
   const payloadHash = header(headers, 'x-amz-content-sha256') ?? UNSIGNED_PAYLOAD;
-  if (payloadHash === UNSIGNED_PAYLOAD) return { length: contentLength, stages: [] };
-  if (isHexSha256(payloadHash)) {
-    return { length: contentLength, stages: [new Sha256Verifier(payloadHash)] };
+  const stages: Transform[] = [];
+  let length: number;
+  let decoder: AwsChunkedDecoder | undefined;
+
+  if (isAwsChunked(payloadHash, header(headers, 'content-encoding'))) {
+    const mode = streamingPayloadMode(payloadHash);
+    if (mode === undefined) {
+      throw new S3Error(
+        'NotImplemented',
+        `aws-chunked bodies with x-amz-content-sha256 ${payloadHash} are not supported.`,
+      );
+    }
+    const decodedLength = parseLength(
+      header(headers, 'x-amz-decoded-content-length'),
+      'x-amz-decoded-content-length',
+    );
+    if (decodedLength === undefined) {
+      throw new S3Error(
+        'MissingContentLength',
+        'aws-chunked uploads must send x-amz-decoded-content-length.',
+      );
+    }
+    let trailerChecksum: ChecksumAlgorithmName | undefined;
+    if (mode.trailer) {
+      const trailer = header(headers, 'x-amz-trailer');
+      const algorithm = trailer !== undefined ? parseChecksumAlgorithm(trailer) : undefined;
+      if (algorithm === undefined || !isForwardable(algorithm)) {
+        throw new S3Error(
+          'InvalidRequest',
+          `x-amz-trailer must name a supported checksum (${Object.values(CHECKSUM_HEADERS).join(', ')}).`,
+        );
+      }
+      trailerChecksum = algorithm;
+    }
+    decoder = new AwsChunkedDecoder({ ...mode, decodedLength, trailerChecksum });
+    stages.push(decoder);
+    length = decodedLength;
+  } else {
+    const contentLength = parseLength(header(headers, 'content-length'), 'Content-Length');
+    if (contentLength === undefined) throw new S3Error('MissingContentLength');
+    length = contentLength;
+    if (payloadHash !== UNSIGNED_PAYLOAD) {
+      if (!isHexSha256(payloadHash)) {
+        throw new S3Error(
+          'InvalidArgument',
+          `Unsupported x-amz-content-sha256 value: it must be UNSIGNED-PAYLOAD, a STREAMING-* mode or a hex SHA-256.`,
+        );
+      }
+      stages.push(new Sha256Verifier(payloadHash));
+    }
   }
-  throw new S3Error('InvalidArgument', `Unsupported x-amz-content-sha256 value: ${payloadHash}.`);
+
+  const declared = attributes.checksum;
+  if (declared !== undefined) {
+    stages.push(new ChecksumVerifier(declared.algorithm, declared.value));
+  }
+  return {
+    length,
+    stages,
+    verifiedChecksum: () => {
+      const fromTrailer = decoder?.trailerChecksum;
+      if (fromTrailer !== undefined && isForwardable(fromTrailer.algorithm)) {
+        return { algorithm: fromTrailer.algorithm, value: fromTrailer.value };
+      }
+      return declared;
+    },
+  };
 }
 
 /** Throws EntityTooLarge when a single request would exceed what the route or S3 accepts. */
@@ -65,7 +147,7 @@ export function checkObjectSize(length: number, maxObjectSize: number | undefine
   }
 }
 
-/** Reads a readable to its end, discarding data; used for empty bodies checked before sending. */
+/** Reads a stream to its end, discarding data; used for empty bodies checked before sending. */
 export async function drain(stream: Readable): Promise<void> {
   stream.resume();
   await finished(stream);

@@ -4,11 +4,7 @@
  */
 import { Readable } from 'node:stream';
 import { Inject, Injectable } from '@nestjs/common';
-import {
-  type RawHeaders,
-  readObjectAttributes,
-  responseHeaders,
-} from '@mizuchi/s3-protocol';
+import { type RawHeaders, readObjectAttributes, responseHeaders } from '@mizuchi/s3-protocol';
 import type { S3RequestContext } from '../common/request-context';
 import { StorageRegistry } from '../storage/storage.registry';
 import { BodyGate, Transfer } from './body-source';
@@ -31,13 +27,9 @@ export class UploadService {
     clientSignal: AbortSignal,
   ): Promise<Record<string, string>> {
     const upload = ctx.route.upload;
-    const plan = planPayload(headers);
+    const attributes = readObjectAttributes(headers, upload.forwarded_headers, upload.force_acl);
+    const plan = planPayload(headers, attributes);
     checkObjectSize(plan.length, upload.max_object_size);
-    const attributes = readObjectAttributes(
-      headers,
-      upload.forwarded_headers,
-      upload.force_acl,
-    );
     const storage = this.storage.get(ctx.route.name);
 
     return this.inFlight.run(clientSignal, async (signal) => {
@@ -57,7 +49,7 @@ export class UploadService {
           signal: transfer.signal,
         });
         transfer.throwIfFailed();
-        return responseHeaders(result);
+        return responseHeaders({ ...result, checksum: plan.verifiedChecksum() ?? result.checksum });
       } catch (err) {
         transfer.fail(err);
         throw transfer.firstError();

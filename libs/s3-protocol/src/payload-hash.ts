@@ -4,6 +4,13 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
+import {
+  type Checksum,
+  type ChecksumAlgorithm,
+  checksumHeaderName,
+  createChecksum,
+  decodeChecksumValue,
+} from './checksum';
 import { S3Error } from './errors';
 
 /** The payload-hash values that are not a hex digest. */
@@ -44,5 +51,47 @@ export class Sha256Verifier extends Transform {
   override _flush(done: TransformCallback): void {
     const actual = this.hash.digest();
     done(timingSafeEqual(actual, this.expected) ? null : new S3Error('XAmzContentSHA256Mismatch'));
+  }
+}
+
+/**
+ * Passes bytes through while computing an S3 checksum; fails at the end with 400 BadDigest when
+ * it differs from the value the client declared in an `x-amz-checksum-*` header.
+ */
+export class ChecksumVerifier extends Transform {
+  private readonly checksum: Checksum;
+  private readonly expected: Buffer;
+
+  constructor(
+    readonly algorithm: ChecksumAlgorithm,
+    expectedBase64: string,
+  ) {
+    super();
+    const expected = decodeChecksumValue(algorithm, expectedBase64);
+    if (expected === undefined) {
+      throw new S3Error(
+        'InvalidDigest',
+        `The ${checksumHeaderName(algorithm)} value is not valid.`,
+      );
+    }
+    this.expected = expected;
+    this.checksum = createChecksum(algorithm);
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.checksum.update(chunk);
+    done(null, chunk);
+  }
+
+  override _flush(done: TransformCallback): void {
+    const actual = this.checksum.digest();
+    done(
+      actual.equals(this.expected)
+        ? null
+        : new S3Error(
+            'BadDigest',
+            `The ${checksumHeaderName(this.algorithm)} you specified did not match the calculated checksum.`,
+          ),
+    );
   }
 }
