@@ -5,6 +5,7 @@ const common = {
   moduleNameMapper: {
     '^@mizuchi/s3-protocol$': '<rootDir>/libs/s3-protocol/index.ts',
     '^@mizuchi/s3-protocol/(.*)$': '<rootDir>/libs/s3-protocol/src/$1',
+    '^@mizuchi/upload-id$': '<rootDir>/libs/upload-id/index.ts',
   },
   transform: { '^.+\\.ts$': 'ts-jest' },
 };

@@ -7,3 +7,4 @@ export * from './src/headers';
 export * from './src/payload-hash';
 export * from './src/checksum';
 export * from './src/aws-chunked';
+export * from './src/complete-multipart';

@@ -6,6 +6,8 @@ import type { RouteConfig } from '../config/config.schema';
 /** What routing and classification learned about an S3 request. */
 export interface S3RequestContext {
   route: RouteConfig;
+  /** Who is asking: the authenticated subject, or 'anonymous' on routes without auth. */
+  principal: string;
   operation: S3Operation;
   /** The decoded, validated object key; '' for bucket-level operations. */
   key: string;

@@ -54,6 +54,12 @@ export class S3RequestGuard implements CanActivate {
       key = decodeKey(match.rawKey);
       validateKey(key, this.maxKeyBytes);
     }
-    return { route: match.route, operation, key, query: Object.fromEntries(query) };
+    return {
+      route: match.route,
+      principal: 'anonymous',
+      operation,
+      key,
+      query: Object.fromEntries(query),
+    };
   }
 }

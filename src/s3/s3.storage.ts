@@ -1,15 +1,34 @@
 /** The S3 backend: the storage interface implemented with @aws-sdk/client-s3. */
 import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
   HeadBucketCommand,
+  ListMultipartUploadsCommand,
+  ListPartsCommand,
   PutObjectCommand,
+  UploadPartCommand,
+  type CompletedPart,
   type PutObjectCommandInput,
 } from '@aws-sdk/client-s3';
-import type { ChecksumAlgorithmName, ObjectAttributes } from '@mizuchi/s3-protocol';
+import {
+  normalizeEtag,
+  type ChecksumAlgorithmName,
+  type ObjectAttributes,
+  type StoredObjectHeaders,
+} from '@mizuchi/s3-protocol';
 import {
   Storage,
+  type CompleteMultipartInput,
+  type CreateMultipartInput,
+  type ListPartsInput,
+  type ListPartsResult,
+  type MultipartUploadSummary,
   type PutObjectInput,
   type PutObjectResult,
   type StorageHealth,
+  type UploadPartInput,
+  type UploadPartResult,
 } from '../storage/storage';
 import { mapBackendError } from './backend-errors';
 import { createS3Clients, type S3BackendConfig, type S3Clients } from './s3-client.factory';
@@ -78,8 +97,11 @@ export class S3Storage extends Storage {
       Body: input.body,
       ContentLength: input.contentLength,
     });
-    try {
-      const out = await this.clients.data.send(command, { abortSignal: input.signal });
+    const out = await this.call(
+      () => this.clients.data.send(command, { abortSignal: input.signal }),
+      input.signal,
+    );
+    {
       const algorithm = input.attributes.checksum?.algorithm;
       const checksumValue = algorithm !== undefined ? out[CHECKSUM_FIELD[algorithm]] : undefined;
       return {
@@ -93,9 +115,134 @@ export class S3Storage extends Storage {
         sseKmsKeyId: out.SSEKMSKeyId,
         bucketKeyEnabled: out.BucketKeyEnabled,
       };
-    } catch (err) {
-      if (input.signal.aborted) throw input.signal.reason ?? err;
-      throw mapBackendError(err);
+    }
+  }
+
+  async createMultipart(input: CreateMultipartInput): Promise<string> {
+    const { ContentMD5: _md5, ...params } = putObjectParams({
+      ...input.attributes,
+      checksum: undefined,
+    });
+    const out = await this.call(() =>
+      this.clients.control.send(
+        new CreateMultipartUploadCommand({
+          ...params,
+          Bucket: this.cfg.bucket,
+          Key: input.key,
+          ChecksumAlgorithm: input.checksumAlgorithm,
+        }),
+      ),
+    );
+    if (out.UploadId === undefined)
+      throw mapBackendError(new Error('backend returned no UploadId'));
+    return out.UploadId;
+  }
+
+  async uploadPart(input: UploadPartInput): Promise<UploadPartResult> {
+    const command = new UploadPartCommand({
+      Bucket: this.cfg.bucket,
+      Key: input.key,
+      UploadId: input.uploadId,
+      PartNumber: input.partNumber,
+      Body: input.body,
+      ContentLength: input.contentLength,
+      ContentMD5: input.contentMd5,
+      ...(input.checksum !== undefined
+        ? { [CHECKSUM_FIELD[input.checksum.algorithm]]: input.checksum.value }
+        : {}),
+    });
+    const out = await this.call(
+      () => this.clients.data.send(command, { abortSignal: input.signal }),
+      input.signal,
+    );
+    return { etag: out.ETag ?? '""', checksum: input.checksum };
+  }
+
+  async complete(input: CompleteMultipartInput): Promise<StoredObjectHeaders> {
+    const parts: CompletedPart[] = input.parts.map((p) => ({
+      PartNumber: p.partNumber,
+      ETag: `"${normalizeEtag(p.etag)}"`,
+      ...Object.fromEntries(
+        Object.entries(p.checksums).map(([alg, v]) => [
+          CHECKSUM_FIELD[alg as ChecksumAlgorithmName],
+          v,
+        ]),
+      ),
+    }));
+    const out = await this.call(() =>
+      this.clients.control.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: this.cfg.bucket,
+          Key: input.key,
+          UploadId: input.uploadId,
+          MultipartUpload: { Parts: parts },
+        }),
+      ),
+    );
+    return {
+      etag: out.ETag ?? '""',
+      versionId: out.VersionId,
+      serverSideEncryption: out.ServerSideEncryption,
+      sseKmsKeyId: out.SSEKMSKeyId,
+      bucketKeyEnabled: out.BucketKeyEnabled,
+    };
+  }
+
+  async abort(key: string, uploadId: string): Promise<void> {
+    await this.call(() =>
+      this.clients.control.send(
+        new AbortMultipartUploadCommand({ Bucket: this.cfg.bucket, Key: key, UploadId: uploadId }),
+      ),
+    );
+  }
+
+  async listParts(input: ListPartsInput): Promise<ListPartsResult> {
+    const out = await this.call(() =>
+      this.clients.control.send(
+        new ListPartsCommand({
+          Bucket: this.cfg.bucket,
+          Key: input.key,
+          UploadId: input.uploadId,
+          MaxParts: input.maxParts,
+          PartNumberMarker: input.partNumberMarker > 0 ? String(input.partNumberMarker) : undefined,
+        }),
+      ),
+    );
+    return {
+      parts: (out.Parts ?? []).map((p) => ({
+        partNumber: p.PartNumber ?? 0,
+        etag: p.ETag ?? '""',
+        size: p.Size ?? 0,
+        lastModified: p.LastModified ?? new Date(0),
+      })),
+      isTruncated: out.IsTruncated ?? false,
+      nextPartNumberMarker:
+        out.NextPartNumberMarker !== undefined ? Number(out.NextPartNumberMarker) : undefined,
+    };
+  }
+
+  async listMultipartUploads(): Promise<MultipartUploadSummary[]> {
+    const uploads: MultipartUploadSummary[] = [];
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    for (;;) {
+      const out = await this.call(() =>
+        this.clients.control.send(
+          new ListMultipartUploadsCommand({
+            Bucket: this.cfg.bucket,
+            KeyMarker: keyMarker,
+            UploadIdMarker: uploadIdMarker,
+          }),
+        ),
+      );
+      for (const u of out.Uploads ?? []) {
+        if (u.Key !== undefined && u.UploadId !== undefined) {
+          uploads.push({ key: u.Key, uploadId: u.UploadId, initiated: u.Initiated ?? new Date(0) });
+        }
+      }
+      if (out.IsTruncated !== true) return uploads;
+      keyMarker = out.NextKeyMarker;
+      uploadIdMarker = out.NextUploadIdMarker;
     }
   }
 
@@ -108,6 +255,16 @@ export class S3Storage extends Storage {
     } catch (err) {
       const mapped = mapBackendError(err);
       return { up: false, detail: `${mapped.code} (${mapped.status})` };
+    }
+  }
+
+  /** Runs one SDK call, turning its failure into the client's S3Error (or the abort reason). */
+  private async call<T>(send: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    try {
+      return await send();
+    } catch (err) {
+      if (signal?.aborted === true) throw signal.reason ?? err;
+      throw mapBackendError(err);
     }
   }
 

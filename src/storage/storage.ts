@@ -1,23 +1,86 @@
 /**
  * The storage interface: everything above it is backend-agnostic, everything below it speaks to
  * one kind of backend (S3 over HTTP, or the local filesystem). It owns no HTTP concerns.
+ * Upload ids at this level are the backend's own; binding them to callers happens above.
  */
 import type { Readable } from 'node:stream';
-import type { ObjectAttributes, StoredObjectHeaders } from '@mizuchi/s3-protocol';
+import type {
+  ChecksumAlgorithmName,
+  CompletedPartInput,
+  ListedPart,
+  ObjectAttributes,
+  StoredObjectHeaders,
+} from '@mizuchi/s3-protocol';
 
-/** A single-request object upload. */
-export interface PutObjectInput {
-  key: string;
+/** A body with its exact length, and the signal that cancels its transfer. */
+export interface BodyInput {
   body: Readable;
   /** Exact number of bytes `body` yields; the backend must store exactly these. */
   contentLength: number;
-  attributes: ObjectAttributes;
   /** Aborted when the client goes away or the gateway shuts down: nothing may be stored then. */
   signal: AbortSignal;
 }
 
+/** A single-request object upload. */
+export interface PutObjectInput extends BodyInput {
+  key: string;
+  attributes: ObjectAttributes;
+}
+
 /** What a backend reports after storing an object. */
 export type PutObjectResult = StoredObjectHeaders;
+
+/** Starting a multipart upload. */
+export interface CreateMultipartInput {
+  key: string;
+  attributes: ObjectAttributes;
+  /** The checksum algorithm the client declared for its parts (x-amz-checksum-algorithm). */
+  checksumAlgorithm?: ChecksumAlgorithmName;
+}
+
+/** One part of a multipart upload. */
+export interface UploadPartInput extends BodyInput {
+  key: string;
+  uploadId: string;
+  partNumber: number;
+  contentMd5?: string;
+  checksum?: { algorithm: ChecksumAlgorithmName; value: string };
+}
+
+/** What a backend reports after storing a part. */
+export interface UploadPartResult {
+  etag: string;
+  checksum?: { algorithm: ChecksumAlgorithmName; value: string };
+}
+
+/** Completing a multipart upload from its parts, in ascending part order. */
+export interface CompleteMultipartInput {
+  key: string;
+  uploadId: string;
+  parts: CompletedPartInput[];
+}
+
+/** A page of the parts of an upload. */
+export interface ListPartsInput {
+  key: string;
+  uploadId: string;
+  maxParts: number;
+  partNumberMarker: number;
+}
+
+/** The parts after `partNumberMarker`, at most `maxParts` of them. */
+export interface ListPartsResult {
+  parts: ListedPart[];
+  isTruncated: boolean;
+  nextPartNumberMarker?: number;
+}
+
+/** A multipart upload in progress in a backend. */
+export interface MultipartUploadSummary {
+  key: string;
+  uploadId: string;
+  initiated: Date;
+}
 
 /** The outcome of a reachability probe. */
 export interface StorageHealth {
@@ -32,6 +95,24 @@ export abstract class Storage {
 
   /** Stores a whole object atomically: it appears complete or not at all. */
   abstract putObject(input: PutObjectInput): Promise<PutObjectResult>;
+
+  /** Starts a multipart upload and returns the backend's upload id. */
+  abstract createMultipart(input: CreateMultipartInput): Promise<string>;
+
+  /** Stores one part; a part uploaded again under the same number replaces the earlier one. */
+  abstract uploadPart(input: UploadPartInput): Promise<UploadPartResult>;
+
+  /** Assembles the object from its parts; it appears whole or not at all. */
+  abstract complete(input: CompleteMultipartInput): Promise<StoredObjectHeaders>;
+
+  /** Discards an upload and all its parts. */
+  abstract abort(key: string, uploadId: string): Promise<void>;
+
+  /** Lists the stored parts of an upload. */
+  abstract listParts(input: ListPartsInput): Promise<ListPartsResult>;
+
+  /** Every multipart upload in progress (for the janitor and for tests). */
+  abstract listMultipartUploads(): Promise<MultipartUploadSummary[]>;
 
   /** Checks that the backend answers, without writing anything. */
   abstract health(signal: AbortSignal): Promise<StorageHealth>;

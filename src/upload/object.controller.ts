@@ -1,14 +1,13 @@
 /**
  * The S3 wire surface. One catch-all handler: S3RequestGuard has already classified the request,
- * so the handler only dispatches on the operation and writes the resulting headers.
+ * so the handler only dispatches on the operation and writes the result.
  */
 import { All, Controller, Inject, Req, Res, UseGuards } from '@nestjs/common';
 import type { Response } from 'express';
-import { S3Error } from '@mizuchi/s3-protocol';
 import { ClientAbortSignal, S3Context } from '../common/request.decorators';
 import type { GatewayRequest, S3RequestContext } from '../common/request-context';
 import { S3RequestGuard } from '../routing/s3-request.guard';
-import { UploadService } from './upload.service';
+import { type OperationResult, UploadService } from './upload.service';
 
 /** Serves the upload operations of DESIGN.md §1 on every configured route. */
 @Controller()
@@ -20,25 +19,39 @@ export class ObjectController {
   async handle(
     @S3Context() s3: S3RequestContext,
     @Req() req: GatewayRequest,
-    @Res({ passthrough: true }) res: Response,
+    @Res() res: Response,
     @ClientAbortSignal() clientSignal: AbortSignal,
   ): Promise<void> {
+    send(res, await this.dispatch(s3, req, clientSignal));
+  }
+
+  private dispatch(
+    s3: S3RequestContext,
+    req: GatewayRequest,
+    clientSignal: AbortSignal,
+  ): Promise<OperationResult> {
     switch (s3.operation) {
       case 'HeadBucket':
         // Tools probe the bucket before uploading; the route exists, so it answers 200.
-        return;
+        return Promise.resolve({ headers: {} });
       case 'PutObject':
-        res.set(await this.uploads.putObject(s3, req, req.headers, clientSignal));
-        return;
+        return this.uploads.putObject(s3, req, req.headers, clientSignal);
       case 'CreateMultipartUpload':
+        return this.uploads.createMultipartUpload(s3, req.headers);
       case 'UploadPart':
+        return this.uploads.uploadPart(s3, req, req.headers, clientSignal);
       case 'CompleteMultipartUpload':
+        return this.uploads.completeMultipartUpload(s3, req);
       case 'AbortMultipartUpload':
+        return this.uploads.abortMultipartUpload(s3);
       case 'ListParts':
-        throw new S3Error(
-          'NotImplemented',
-          `${s3.operation} is not available in this release: use a single PutObject of up to 5 GiB.`,
-        );
+        return this.uploads.listParts(s3);
     }
   }
+}
+
+function send(res: Response, result: OperationResult): void {
+  res.status(result.status ?? 200).set(result.headers);
+  if (result.xml !== undefined) res.type('application/xml').send(result.xml);
+  else res.end();
 }

@@ -6,12 +6,13 @@ import { Module } from '@nestjs/common';
 import { RoutingModule } from '../routing/routing.module';
 import { InFlightUploads } from './in-flight-uploads';
 import { ObjectController } from './object.controller';
+import { uploadIdCodecProvider } from './upload-id.provider';
 import { UploadService } from './upload.service';
 
 @Module({
   imports: [RoutingModule],
   controllers: [ObjectController],
-  providers: [UploadService, InFlightUploads],
+  providers: [UploadService, InFlightUploads, uploadIdCodecProvider],
   exports: [InFlightUploads],
 })
 export class UploadModule {}

@@ -4,12 +4,46 @@
  */
 import { Readable } from 'node:stream';
 import { Inject, Injectable } from '@nestjs/common';
-import { type RawHeaders, readObjectAttributes, responseHeaders } from '@mizuchi/s3-protocol';
+import {
+  CHECKSUM_HEADERS,
+  type ChecksumAlgorithmName,
+  MAX_COMPLETE_BODY_BYTES,
+  MAX_PART_NUMBER,
+  type RawHeaders,
+  S3Error,
+  parseChecksumAlgorithm,
+  parseCompleteMultipartUpload,
+  readObjectAttributes,
+  renderListParts,
+  renderXmlDocument,
+  responseHeaders,
+} from '@mizuchi/s3-protocol';
+import { UploadIdCodec } from '@mizuchi/upload-id';
 import type { S3RequestContext } from '../common/request-context';
 import { StorageRegistry } from '../storage/storage.registry';
 import { BodyGate, Transfer } from './body-source';
 import { InFlightUploads } from './in-flight-uploads';
-import { checkObjectSize, drain, planPayload } from './payload';
+import { type PayloadPlan, checkObjectSize, drain, planPayload } from './payload';
+
+/** Headers plus an optional XML body: what an operation answers. */
+export interface OperationResult {
+  status?: number;
+  headers: Record<string, string>;
+  xml?: string;
+}
+
+/** The largest single part S3 accepts. */
+export const MAX_PART_BYTES = 5 * 1024 ** 3;
+
+function header(headers: RawHeaders, name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** The bucket name clients use for a route: its path prefix without the leading slash. */
+export function bucketName(ctx: S3RequestContext): string {
+  return ctx.route.path_prefix.slice(1);
+}
 
 /** Uploads objects to the backend of the request's route. */
 @Injectable()
@@ -17,6 +51,7 @@ export class UploadService {
   constructor(
     @Inject(StorageRegistry) private readonly storage: StorageRegistry,
     @Inject(InFlightUploads) private readonly inFlight: InFlightUploads,
+    @Inject(UploadIdCodec) private readonly uploadIds: UploadIdCodec,
   ) {}
 
   /** PutObject: streams `body` into the backend and returns the headers for the client. */
@@ -25,13 +60,169 @@ export class UploadService {
     body: Readable,
     headers: RawHeaders,
     clientSignal: AbortSignal,
-  ): Promise<Record<string, string>> {
+  ): Promise<OperationResult> {
     const upload = ctx.route.upload;
     const attributes = readObjectAttributes(headers, upload.forwarded_headers, upload.force_acl);
     const plan = planPayload(headers, attributes);
     checkObjectSize(plan.length, upload.max_object_size);
     const storage = this.storage.get(ctx.route.name);
+    const result = await this.transfer(body, plan, clientSignal, (source, signal) =>
+      storage.putObject({
+        key: ctx.key,
+        body: source,
+        contentLength: plan.length,
+        attributes,
+        signal,
+      }),
+    );
+    return {
+      headers: responseHeaders({ ...result, checksum: plan.verifiedChecksum() ?? result.checksum }),
+    };
+  }
 
+  /** CreateMultipartUpload: starts a backend upload and hands out a bound upload id. */
+  async createMultipartUpload(
+    ctx: S3RequestContext,
+    headers: RawHeaders,
+  ): Promise<OperationResult> {
+    const upload = ctx.route.upload;
+    const attributes = readObjectAttributes(headers, upload.forwarded_headers, upload.force_acl);
+    const declared = header(headers, 'x-amz-checksum-algorithm');
+    let checksumAlgorithm: ChecksumAlgorithmName | undefined;
+    if (declared !== undefined) {
+      const parsed = parseChecksumAlgorithm(declared);
+      if (parsed === undefined || !Object.prototype.hasOwnProperty.call(CHECKSUM_HEADERS, parsed)) {
+        throw new S3Error('InvalidRequest', `Unsupported x-amz-checksum-algorithm: ${declared}.`);
+      }
+      checksumAlgorithm = parsed as ChecksumAlgorithmName;
+    }
+    const backendId = await this.storage
+      .get(ctx.route.name)
+      .createMultipart({ key: ctx.key, attributes, checksumAlgorithm });
+    const uploadId = this.uploadIds.bind(this.binding(ctx), backendId);
+    return {
+      headers:
+        checksumAlgorithm !== undefined ? { 'x-amz-checksum-algorithm': checksumAlgorithm } : {},
+      xml: renderXmlDocument('InitiateMultipartUploadResult', {
+        Bucket: bucketName(ctx),
+        Key: ctx.key,
+        UploadId: uploadId,
+      }),
+    };
+  }
+
+  /** UploadPart: streams one part into the backend upload the id is bound to. */
+  async uploadPart(
+    ctx: S3RequestContext,
+    body: Readable,
+    headers: RawHeaders,
+    clientSignal: AbortSignal,
+  ): Promise<OperationResult> {
+    const partNumber = parsePartNumber(ctx.query.partNumber);
+    const backendId = this.backendId(ctx);
+    const attributes = readObjectAttributes(headers, []);
+    const plan = planPayload(headers, attributes);
+    if (plan.length > MAX_PART_BYTES) throw new S3Error('EntityTooLarge');
+    const storage = this.storage.get(ctx.route.name);
+    const result = await this.transfer(body, plan, clientSignal, (source, signal) =>
+      storage.uploadPart({
+        key: ctx.key,
+        uploadId: backendId,
+        partNumber,
+        body: source,
+        contentLength: plan.length,
+        contentMd5: attributes.contentMd5,
+        checksum: attributes.checksum,
+        signal,
+      }),
+    );
+    return {
+      headers: responseHeaders({
+        etag: result.etag,
+        checksum: plan.verifiedChecksum() ?? result.checksum,
+      }),
+    };
+  }
+
+  /** CompleteMultipartUpload: assembles the object from the parts the client lists. */
+  async completeMultipartUpload(ctx: S3RequestContext, body: Readable): Promise<OperationResult> {
+    const backendId = this.backendId(ctx);
+    const parts = parseCompleteMultipartUpload(await readSmallBody(body, MAX_COMPLETE_BODY_BYTES));
+    const result = await this.storage
+      .get(ctx.route.name)
+      .complete({ key: ctx.key, uploadId: backendId, parts });
+    const { ETag, ...rest } = responseHeaders(result);
+    return {
+      headers: rest,
+      xml: renderXmlDocument('CompleteMultipartUploadResult', {
+        Location: `${ctx.route.path_prefix}/${encodeURIComponent(ctx.key).replace(/%2F/g, '/')}`,
+        Bucket: bucketName(ctx),
+        Key: ctx.key,
+        ETag,
+      }),
+    };
+  }
+
+  /** AbortMultipartUpload: discards the upload and its parts; 204 as S3 answers. */
+  async abortMultipartUpload(ctx: S3RequestContext): Promise<OperationResult> {
+    const backendId = this.backendId(ctx);
+    await this.storage.get(ctx.route.name).abort(ctx.key, backendId);
+    return { status: 204, headers: {} };
+  }
+
+  /** ListParts: the parts stored so far, so SDKs can resume an upload. */
+  async listParts(ctx: S3RequestContext): Promise<OperationResult> {
+    const backendId = this.backendId(ctx);
+    const maxParts = parseBoundedInt(ctx.query['max-parts'], 'max-parts', 1000, 0, 1000);
+    const marker = parseBoundedInt(
+      ctx.query['part-number-marker'],
+      'part-number-marker',
+      0,
+      0,
+      MAX_PART_NUMBER,
+    );
+    const page = await this.storage.get(ctx.route.name).listParts({
+      key: ctx.key,
+      uploadId: backendId,
+      maxParts,
+      partNumberMarker: marker,
+    });
+    return {
+      headers: {},
+      xml: renderListParts({
+        bucket: bucketName(ctx),
+        key: ctx.key,
+        uploadId: ctx.query.uploadId ?? '',
+        partNumberMarker: marker,
+        nextPartNumberMarker: page.nextPartNumberMarker,
+        maxParts,
+        isTruncated: page.isTruncated,
+        parts: page.parts,
+      }),
+    };
+  }
+
+  private binding(ctx: S3RequestContext) {
+    return { principal: ctx.principal, route: ctx.route.name, key: ctx.key };
+  }
+
+  /** The backend id inside the request's upload id, or 404 NoSuchUpload before any backend call. */
+  private backendId(ctx: S3RequestContext): string {
+    const backendId = this.uploadIds.verify(this.binding(ctx), ctx.query.uploadId ?? '');
+    if (backendId === undefined) throw new S3Error('NoSuchUpload');
+    return backendId;
+  }
+
+  /**
+   * Moves a body through its plan into `send`. The first failure anywhere (client, verifier,
+   * backend, shutdown) aborts the backend request before it can complete.
+   */
+  private async transfer<T>(
+    body: Readable,
+    plan: PayloadPlan,
+    clientSignal: AbortSignal,
+    send: (source: Readable, signal: AbortSignal) => Promise<T>,
+  ): Promise<T> {
     return this.inFlight.run(clientSignal, async (signal) => {
       const gate = new BodyGate(plan.length);
       const transfer = new Transfer(body, [...plan.stages, gate], signal);
@@ -41,15 +232,9 @@ export class UploadService {
           // zero bytes cannot create an empty object either.
           await drain(gate);
         }
-        const result = await storage.putObject({
-          key: ctx.key,
-          body: plan.length === 0 ? Readable.from([]) : gate,
-          contentLength: plan.length,
-          attributes,
-          signal: transfer.signal,
-        });
+        const result = await send(plan.length === 0 ? Readable.from([]) : gate, transfer.signal);
         transfer.throwIfFailed();
-        return responseHeaders({ ...result, checksum: plan.verifiedChecksum() ?? result.checksum });
+        return result;
       } catch (err) {
         transfer.fail(err);
         throw transfer.firstError();
@@ -58,4 +243,68 @@ export class UploadService {
       }
     });
   }
+}
+
+function parsePartNumber(value: string | undefined): number {
+  if (
+    value === undefined ||
+    !/^\d{1,5}$/.test(value) ||
+    Number(value) < 1 ||
+    Number(value) > MAX_PART_NUMBER
+  ) {
+    throw new S3Error(
+      'InvalidArgument',
+      `Part number must be an integer between 1 and ${MAX_PART_NUMBER}, inclusive.`,
+    );
+  }
+  return Number(value);
+}
+
+function parseBoundedInt(
+  value: string | undefined,
+  name: string,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  if (value === undefined || value === '') return fallback;
+  if (!/^\d{1,6}$/.test(value)) throw new S3Error('InvalidArgument', `${name} must be an integer.`);
+  return Math.min(Math.max(Number(value), min), max);
+}
+
+/**
+ * Reads a body of at most `limit` bytes as UTF-8. A larger one is refused without reading on or
+ * destroying the request, so the error response can still reach the client.
+ */
+function readSmallBody(body: Readable, limit: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const cleanup = () => {
+      body.off('data', onData);
+      body.off('end', onEnd);
+      body.off('error', onError);
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        cleanup();
+        body.pause();
+        reject(new S3Error('MalformedXML', `The request body exceeds the ${limit}-byte limit.`));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => {
+      cleanup();
+      resolve(Buffer.concat(chunks).toString('utf8'));
+    };
+    const onError = (err: Error) => {
+      cleanup();
+      reject(err);
+    };
+    body.on('data', onData);
+    body.once('end', onEnd);
+    body.once('error', onError);
+  });
 }

@@ -32,3 +32,73 @@ export function renderErrorXml(doc: ErrorDocument): string {
     `<Resource>${escapeXml(doc.resource)}</Resource><RequestId>${escapeXml(doc.requestId)}</RequestId></Error>`
   );
 }
+
+const S3_XMLNS = 'http://s3.amazonaws.com/doc/2006-03-01/';
+
+type XmlValue = string | number | boolean | undefined | XmlNode | XmlNode[];
+interface XmlNode {
+  [name: string]: XmlValue;
+}
+
+function renderNode(node: XmlNode): string {
+  let out = '';
+  for (const [name, value] of Object.entries(node)) {
+    if (value === undefined) continue;
+    const items = Array.isArray(value) ? value : [value];
+    for (const item of items) {
+      const inner = typeof item === 'object' ? renderNode(item) : escapeXml(String(item));
+      out += `<${name}>${inner}</${name}>`;
+    }
+  }
+  return out;
+}
+
+/** Renders an S3 response document with the S3 namespace on its root element. */
+export function renderXmlDocument(rootName: string, content: XmlNode): string {
+  return (
+    '<?xml version="1.0" encoding="UTF-8"?>\n' +
+    `<${rootName} xmlns="${S3_XMLNS}">${renderNode(content)}</${rootName}>`
+  );
+}
+
+/** A part as ListParts reports it. */
+export interface ListedPart {
+  partNumber: number;
+  etag: string;
+  size: number;
+  lastModified: Date;
+  checksums?: Partial<Record<string, string>>;
+}
+
+/** The ListPartsResult document. @see https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListParts.html */
+export function renderListParts(input: {
+  bucket: string;
+  key: string;
+  uploadId: string;
+  partNumberMarker: number;
+  nextPartNumberMarker?: number;
+  maxParts: number;
+  isTruncated: boolean;
+  parts: ListedPart[];
+  storageClass?: string;
+}): string {
+  return renderXmlDocument('ListPartsResult', {
+    Bucket: input.bucket,
+    Key: input.key,
+    UploadId: input.uploadId,
+    StorageClass: input.storageClass ?? 'STANDARD',
+    PartNumberMarker: input.partNumberMarker,
+    NextPartNumberMarker: input.nextPartNumberMarker,
+    MaxParts: input.maxParts,
+    IsTruncated: input.isTruncated,
+    Part: input.parts.map((p) => ({
+      PartNumber: p.partNumber,
+      LastModified: p.lastModified.toISOString(),
+      ETag: p.etag,
+      Size: p.size,
+      ...Object.fromEntries(
+        Object.entries(p.checksums ?? {}).map(([alg, v]) => [`Checksum${alg.toUpperCase()}`, v]),
+      ),
+    })),
+  });
+}

@@ -1,0 +1,2 @@
+/** Opaque, HMAC-bound multipart upload ids. */
+export * from './src/upload-id';

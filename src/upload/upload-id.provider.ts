@@ -1,0 +1,20 @@
+/** Provides the UploadIdCodec with the configured secret, or a per-process one with a warning. */
+import { randomBytes } from 'node:crypto';
+import { Logger, type Provider } from '@nestjs/common';
+import { UploadIdCodec } from '@mizuchi/upload-id';
+import { APP_CONFIG } from '../config/config.module';
+import type { AppConfig } from '../config/config.schema';
+
+export const uploadIdCodecProvider: Provider = {
+  provide: UploadIdCodec,
+  inject: [APP_CONFIG],
+  useFactory: (config: AppConfig) => {
+    const secret = config.server.upload_id_secret;
+    if (secret !== undefined) return new UploadIdCodec(secret);
+    new Logger('UploadIds').warn(
+      'server.upload_id_secret is not set: using a random per-process secret, so multipart uploads ' +
+        'cannot move between replicas or survive a restart. Set MIZUCHI_UPLOAD_ID_SECRET for production.',
+    );
+    return new UploadIdCodec(randomBytes(32));
+  },
+};
