@@ -67,6 +67,7 @@ export const limitsSchema = z
     max_url_bytes: int({ min: 256, max: MiB }).default(8192),
     max_concurrent_uploads: int({ min: 1 }).optional(),
     idle_timeout_seconds: int({ min: 1 }).default(60),
+    part_buffer_bytes: size({ min: 5 * MiB }).default(512 * MiB),
   })
   .strict();
 

@@ -1,4 +1,5 @@
 /** The S3 backend: the storage interface implemented with @aws-sdk/client-s3. */
+import { createHash } from 'node:crypto';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -76,6 +77,19 @@ export function putObjectParams(attrs: ObjectAttributes): Partial<PutObjectComma
     params[CHECKSUM_FIELD[attrs.checksum.algorithm]] = attrs.checksum.value;
   }
   return params;
+}
+
+/**
+ * The ETag S3 gives a multipart object: the MD5 of the parts' binary MD5s, a dash, the part
+ * count. Some backends (Ceph 16) answer Complete with an empty ETag; this fills it in.
+ */
+export function multipartEtag(parts: ReadonlyArray<{ etag: string }>): string {
+  const md5s = parts.map((p) => normalizeEtag(p.etag));
+  if (!md5s.every((m) => /^[0-9a-f]{32}$/i.test(m))) return '""';
+  const digest = createHash('md5')
+    .update(Buffer.from(md5s.join(''), 'hex'))
+    .digest('hex');
+  return `"${digest}-${parts.length}"`;
 }
 
 /** Stores objects in one bucket of an S3-compatible service. */
@@ -180,7 +194,7 @@ export class S3Storage extends Storage {
       ),
     );
     return {
-      etag: out.ETag ?? '""',
+      etag: out.ETag !== undefined && out.ETag !== '' ? out.ETag : multipartEtag(input.parts),
       versionId: out.VersionId,
       serverSideEncryption: out.ServerSideEncryption,
       sseKmsKeyId: out.SSEKMSKeyId,

@@ -8,19 +8,29 @@ import type { Readable } from 'node:stream';
 import { Transform, type TransformCallback } from 'node:stream';
 import { S3Error } from '@mizuchi/s3-protocol';
 
-/** Forwards exactly `expected` bytes, withholding the last chunk until the input ends cleanly. */
+/**
+ * Forwards exactly `expected` bytes (or, for a body of unknown length, at most `max`),
+ * withholding the last chunk until the input ends cleanly.
+ */
 export class BodyGate extends Transform {
   private received = 0;
   private held: Buffer | undefined;
 
-  constructor(private readonly expected: number) {
+  constructor(
+    private readonly expected: number | undefined,
+    private readonly max: number = Number.MAX_SAFE_INTEGER,
+  ) {
     super({ highWaterMark: 1 << 20 });
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
     this.received += chunk.length;
-    if (this.received > this.expected) {
+    if (this.expected !== undefined && this.received > this.expected) {
       done(new S3Error('InvalidRequest', 'The body is longer than its declared length.'));
+      return;
+    }
+    if (this.received > this.max) {
+      done(new S3Error('EntityTooLarge'));
       return;
     }
     const previous = this.held;
@@ -29,7 +39,7 @@ export class BodyGate extends Transform {
   }
 
   override _flush(done: TransformCallback): void {
-    if (this.received !== this.expected) {
+    if (this.expected !== undefined && this.received !== this.expected) {
       done(new S3Error('IncompleteBody'));
       return;
     }

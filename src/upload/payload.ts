@@ -21,8 +21,8 @@ import {
   streamingPayloadMode,
 } from '@mizuchi/s3-protocol';
 
-/** The most a single PutObject may carry, as in S3. */
-export const MAX_SINGLE_PUT_BYTES = 5 * 1024 ** 3;
+/** The largest object S3 stores (through multipart). */
+export const MAX_OBJECT_BYTES = 5 * 1024 ** 4;
 
 /** A checksum the gateway has verified over the whole body. */
 export interface VerifiedChecksum {
@@ -32,8 +32,8 @@ export interface VerifiedChecksum {
 
 /** How the body of one request is to be read. */
 export interface PayloadPlan {
-  /** Bytes the backend will receive. */
-  length: number;
+  /** Bytes the backend will receive; undefined for a chunked body of unknown length. */
+  length: number | undefined;
   /** Verifying or decoding stages to put between the client and the backend, in order. */
   stages: Transform[];
   /** The checksum verified in flight; known once the whole body has passed. */
@@ -66,7 +66,7 @@ function isForwardable(algorithm: string): algorithm is ChecksumAlgorithmName {
 export function planPayload(headers: RawHeaders, attributes: ObjectAttributes): PayloadPlan {
   const payloadHash = header(headers, 'x-amz-content-sha256') ?? UNSIGNED_PAYLOAD;
   const stages: Transform[] = [];
-  let length: number;
+  let length: number | undefined;
   let decoder: AwsChunkedDecoder | undefined;
 
   if (isAwsChunked(payloadHash, header(headers, 'content-encoding'))) {
@@ -103,9 +103,10 @@ export function planPayload(headers: RawHeaders, attributes: ObjectAttributes): 
     stages.push(decoder);
     length = decodedLength;
   } else {
-    const contentLength = parseLength(header(headers, 'content-length'), 'Content-Length');
-    if (contentLength === undefined) throw new S3Error('MissingContentLength');
-    length = contentLength;
+    length = parseLength(header(headers, 'content-length'), 'Content-Length');
+    if (length === undefined && !isChunked(header(headers, 'transfer-encoding'))) {
+      throw new S3Error('MissingContentLength');
+    }
     if (payloadHash !== UNSIGNED_PAYLOAD) {
       if (!isHexSha256(payloadHash)) {
         throw new S3Error(
@@ -117,6 +118,11 @@ export function planPayload(headers: RawHeaders, attributes: ObjectAttributes): 
     }
   }
 
+  // Whole-body digests are checked here as well as by the backend: a body that becomes a
+  // multipart upload cannot hand them to the backend at all.
+  if (attributes.contentMd5 !== undefined) {
+    stages.push(new ChecksumVerifier('MD5', attributes.contentMd5));
+  }
   const declared = attributes.checksum;
   if (declared !== undefined) {
     stages.push(new ChecksumVerifier(declared.algorithm, declared.value));
@@ -134,15 +140,23 @@ export function planPayload(headers: RawHeaders, attributes: ObjectAttributes): 
   };
 }
 
+function isChunked(transferEncoding: string | undefined): boolean {
+  return (transferEncoding ?? '').toLowerCase().includes('chunked');
+}
+
 /** Throws EntityTooLarge when a single request would exceed what the route or S3 accepts. */
-export function checkObjectSize(length: number, maxObjectSize: number | undefined): void {
+export function checkObjectSize(
+  length: number | undefined,
+  maxObjectSize: number | undefined,
+): void {
+  if (length === undefined) return;
   if (maxObjectSize !== undefined && length > maxObjectSize) {
     throw new S3Error(
       'EntityTooLarge',
       `Your proposed upload exceeds the maximum allowed object size of ${maxObjectSize} bytes.`,
     );
   }
-  if (length > MAX_SINGLE_PUT_BYTES) {
+  if (length > MAX_OBJECT_BYTES) {
     throw new S3Error('EntityTooLarge');
   }
 }

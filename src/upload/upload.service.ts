@@ -3,7 +3,7 @@
  * parsed parameters, never Express objects, and owns the rule that a failed upload leaves nothing.
  */
 import { Readable } from 'node:stream';
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import {
   CHECKSUM_HEADERS,
   type ChecksumAlgorithmName,
@@ -20,6 +20,9 @@ import {
 } from '@mizuchi/s3-protocol';
 import { UploadIdCodec } from '@mizuchi/upload-id';
 import type { S3RequestContext } from '../common/request-context';
+import { APP_CONFIG } from '../config/config.module';
+import type { AppConfig } from '../config/config.schema';
+import { Budget, uploadInParts } from './auto-multipart';
 import { StorageRegistry } from '../storage/storage.registry';
 import { BodyGate, Transfer } from './body-source';
 import { InFlightUploads } from './in-flight-uploads';
@@ -48,11 +51,18 @@ export function bucketName(ctx: S3RequestContext): string {
 /** Uploads objects to the backend of the request's route. */
 @Injectable()
 export class UploadService {
+  private readonly logger = new Logger('Upload');
+  /** Memory shared by every auto-multipart upload for its part buffers. */
+  private readonly partBuffers: Budget;
+
   constructor(
     @Inject(StorageRegistry) private readonly storage: StorageRegistry,
     @Inject(InFlightUploads) private readonly inFlight: InFlightUploads,
     @Inject(UploadIdCodec) private readonly uploadIds: UploadIdCodec,
-  ) {}
+    @Inject(APP_CONFIG) config: AppConfig,
+  ) {
+    this.partBuffers = new Budget(config.server.limits.part_buffer_bytes);
+  }
 
   /** PutObject: streams `body` into the backend and returns the headers for the client. */
   async putObject(
@@ -66,14 +76,36 @@ export class UploadService {
     const plan = planPayload(headers, attributes);
     checkObjectSize(plan.length, upload.max_object_size);
     const storage = this.storage.get(ctx.route.name);
-    const result = await this.transfer(body, plan, clientSignal, (source, signal) =>
-      storage.putObject({
-        key: ctx.key,
-        body: source,
-        contentLength: plan.length,
-        attributes,
-        signal,
-      }),
+    const length = plan.length;
+    const result = await this.transfer(
+      body,
+      plan,
+      clientSignal,
+      (source, signal) =>
+        length === undefined || length > upload.multipart_threshold
+          ? uploadInParts(
+              storage,
+              ctx.key,
+              attributes,
+              source,
+              length,
+              signal,
+              {
+                partSize: upload.part_size,
+                concurrentParts: upload.concurrent_parts,
+                maxAttempts: 3,
+                buffers: this.partBuffers,
+              },
+              this.logger,
+            )
+          : storage.putObject({
+              key: ctx.key,
+              body: source,
+              contentLength: length,
+              attributes,
+              signal,
+            }),
+      upload.max_object_size,
     );
     return {
       headers: responseHeaders({ ...result, checksum: plan.verifiedChecksum() ?? result.checksum }),
@@ -122,7 +154,9 @@ export class UploadService {
     const backendId = this.backendId(ctx);
     const attributes = readObjectAttributes(headers, []);
     const plan = planPayload(headers, attributes);
-    if (plan.length > MAX_PART_BYTES) throw new S3Error('EntityTooLarge');
+    const length = plan.length;
+    if (length === undefined) throw new S3Error('MissingContentLength');
+    if (length > MAX_PART_BYTES) throw new S3Error('EntityTooLarge');
     const storage = this.storage.get(ctx.route.name);
     const result = await this.transfer(body, plan, clientSignal, (source, signal) =>
       storage.uploadPart({
@@ -130,7 +164,7 @@ export class UploadService {
         uploadId: backendId,
         partNumber,
         body: source,
-        contentLength: plan.length,
+        contentLength: length,
         contentMd5: attributes.contentMd5,
         checksum: attributes.checksum,
         signal,
@@ -222,9 +256,10 @@ export class UploadService {
     plan: PayloadPlan,
     clientSignal: AbortSignal,
     send: (source: Readable, signal: AbortSignal) => Promise<T>,
+    maxObjectSize?: number,
   ): Promise<T> {
     return this.inFlight.run(clientSignal, async (signal) => {
-      const gate = new BodyGate(plan.length);
+      const gate = new BodyGate(plan.length, maxObjectSize);
       const transfer = new Transfer(body, [...plan.stages, gate], signal);
       try {
         if (plan.length === 0) {

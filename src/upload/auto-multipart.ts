@@ -1,0 +1,310 @@
+/**
+ * Auto-multipart (DESIGN.md §3): a PutObject above the route's threshold, or of unknown length,
+ * becomes a backend multipart upload. Parts are buffered in memory so that a failed part can be
+ * sent again; the buffers come from one process-wide budget, and reading from the client waits
+ * while it is spent, so memory stays bounded however many uploads run. Any failure, client
+ * disconnect or shutdown aborts the backend upload: nothing is left behind.
+ */
+import { Readable } from 'node:stream';
+import { Logger } from '@nestjs/common';
+import { S3Error, type ObjectAttributes, type StoredObjectHeaders } from '@mizuchi/s3-protocol';
+import type { Storage } from '../storage/storage';
+
+/** S3's limits on parts. */
+export const MAX_PARTS = 10_000;
+const MiB = 1024 * 1024;
+
+/** A counting semaphore over an amount (bytes or slots), with abortable waits. */
+export class Budget {
+  private available: number;
+  private readonly waiting: Array<{ amount: number; grant: () => void }> = [];
+
+  constructor(readonly total: number) {
+    this.available = total;
+  }
+
+  /** Takes `amount`, waiting until it is free; an amount above the total waits for all of it. */
+  async acquire(amount: number, signal: AbortSignal): Promise<void> {
+    const needed = Math.min(amount, this.total);
+    if (this.waiting.length === 0 && this.available >= needed) {
+      this.available -= needed;
+      return;
+    }
+    signal.throwIfAborted();
+    await new Promise<void>((resolve, reject) => {
+      const entry = {
+        amount: needed,
+        grant: () => {
+          signal.removeEventListener('abort', onAbort);
+          resolve();
+        },
+      };
+      const onAbort = () => {
+        const index = this.waiting.indexOf(entry);
+        if (index !== -1) this.waiting.splice(index, 1);
+        reject(signal.reason as Error);
+        this.pump();
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.waiting.push(entry);
+    });
+  }
+
+  /** Gives back what `acquire(amount)` took. */
+  release(amount: number): void {
+    this.available += Math.min(amount, this.total);
+    this.pump();
+  }
+
+  private pump(): void {
+    // First come, first served: a large request at the head is not starved by small ones.
+    for (;;) {
+      const head = this.waiting[0];
+      if (head === undefined || this.available < head.amount) return;
+      this.waiting.shift();
+      this.available -= head.amount;
+      head.grant();
+    }
+  }
+}
+
+/** Settings of one auto-multipart upload. */
+export interface AutoMultipartOptions {
+  partSize: number;
+  concurrentParts: number;
+  /** Attempts per part, the first included. */
+  maxAttempts: number;
+  /** The process-wide budget for part buffers. */
+  buffers: Budget;
+}
+
+/** Part size for a body: the configured one, grown so that the body fits in 10,000 parts. */
+export function choosePartSize(configured: number, length: number | undefined): number {
+  if (length === undefined) return configured;
+  const minimum = Math.ceil(length / MAX_PARTS / MiB) * MiB;
+  return Math.max(configured, minimum);
+}
+
+function isRetryable(err: unknown): boolean {
+  return !(err instanceof S3Error) || err.status >= 500;
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason as Error);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** Reads exactly `size` bytes (fewer only at the end of the stream) from an async iterator. */
+class PartReader {
+  private leftover: Buffer | undefined;
+  ended = false;
+
+  constructor(private readonly source: AsyncIterator<Buffer>) {}
+
+  async read(size: number): Promise<Buffer[]> {
+    const chunks: Buffer[] = [];
+    let filled = 0;
+    while (filled < size) {
+      let chunk = this.leftover;
+      this.leftover = undefined;
+      if (chunk === undefined) {
+        const next = await this.source.next();
+        if (next.done === true) {
+          this.ended = true;
+          break;
+        }
+        chunk = next.value;
+      }
+      const room = size - filled;
+      if (chunk.length > room) {
+        this.leftover = chunk.subarray(room);
+        chunk = chunk.subarray(0, room);
+      }
+      chunks.push(chunk);
+      filled += chunk.length;
+    }
+    if (!this.ended && this.leftover === undefined && filled === size) {
+      // Peek so that a body ending exactly on a part boundary is known to have ended.
+      const next = await this.source.next();
+      if (next.done === true) this.ended = true;
+      else this.leftover = next.value;
+    }
+    return chunks;
+  }
+}
+
+/**
+ * Uploads `body` (already decoded and verified in flight) as a multipart upload, or as one
+ * PutObject when a body of unknown length turns out to fit in a single part.
+ */
+export async function uploadInParts(
+  storage: Storage,
+  key: string,
+  attributes: ObjectAttributes,
+  body: Readable,
+  length: number | undefined,
+  signal: AbortSignal,
+  options: AutoMultipartOptions,
+  logger?: Logger,
+): Promise<StoredObjectHeaders> {
+  const partSize = choosePartSize(options.partSize, length);
+  const reader = new PartReader(body[Symbol.asyncIterator]() as AsyncIterator<Buffer>);
+  await options.buffers.acquire(partSize, signal);
+  let first: Buffer[];
+  try {
+    first = await reader.read(partSize);
+  } catch (err) {
+    options.buffers.release(partSize);
+    throw err;
+  }
+  if (reader.ended && length === undefined) {
+    // A chunked body that fits in one part needs no multipart upload at all.
+    try {
+      const data = Buffer.concat(first);
+      return await storage.putObject({
+        key,
+        body: Readable.from([data]),
+        contentLength: data.length,
+        attributes,
+        signal,
+      });
+    } finally {
+      options.buffers.release(partSize);
+    }
+  }
+
+  // Content-MD5 and x-amz-checksum-* describe the whole body; the gateway has verified them in
+  // flight, and no single part could carry them.
+  const uploadId = await storage
+    .createMultipart({
+      key,
+      attributes: { ...attributes, contentMd5: undefined, checksum: undefined },
+    })
+    .catch((err: unknown) => {
+      options.buffers.release(partSize);
+      throw err;
+    });
+  const local = new AbortController();
+  const onOuterAbort = () => local.abort(signal.reason);
+  signal.addEventListener('abort', onOuterAbort, { once: true });
+  const slots = new Budget(options.concurrentParts);
+  const etags: Array<{ partNumber: number; etag: string }> = [];
+  const running = new Set<Promise<void>>();
+  let failure: unknown;
+  const fail = (err: unknown) => {
+    if (failure === undefined) failure = err;
+    local.abort(err);
+  };
+
+  const sendPart = async (partNumber: number, chunks: Buffer[], size: number) => {
+    try {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const result = await storage.uploadPart({
+            key,
+            uploadId,
+            partNumber,
+            body: Readable.from(chunks),
+            contentLength: size,
+            signal: local.signal,
+          });
+          etags.push({ partNumber, etag: result.etag });
+          logger?.debug(`auto-multipart ${key}: part ${partNumber} stored (${size} bytes)`);
+          return;
+        } catch (err) {
+          if (local.signal.aborted || attempt >= options.maxAttempts || !isRetryable(err))
+            throw err;
+          const backoff = 200 * 2 ** (attempt - 1) * (0.5 + Math.random());
+          await sleep(backoff, local.signal);
+        }
+      }
+    } catch (err) {
+      fail(err);
+    } finally {
+      options.buffers.release(partSize);
+      slots.release(1);
+    }
+  };
+
+  try {
+    let partNumber = 0;
+    let chunks: Buffer[] | undefined = first;
+    for (;;) {
+      if (chunks === undefined) {
+        await options.buffers.acquire(partSize, local.signal);
+        try {
+          chunks = await reader.read(partSize);
+        } catch (err) {
+          options.buffers.release(partSize);
+          throw err;
+        }
+      }
+      const size = chunks.reduce((sum, c) => sum + c.length, 0);
+      if (size === 0 && partNumber > 0) {
+        options.buffers.release(partSize);
+        break;
+      }
+      partNumber += 1;
+      if (partNumber > MAX_PARTS) {
+        options.buffers.release(partSize);
+        throw new S3Error(
+          'EntityTooLarge',
+          `The body needs more than ${MAX_PARTS} parts of ${partSize} bytes.`,
+        );
+      }
+      await slots.acquire(1, local.signal).catch((err: unknown) => {
+        options.buffers.release(partSize);
+        throw err;
+      });
+      const task = sendPart(partNumber, chunks, size);
+      running.add(task);
+      void task.finally(() => running.delete(task));
+      chunks = undefined;
+      if (reader.ended) break;
+    }
+    await Promise.all(running);
+    if (failure !== undefined) throw failure;
+    etags.sort((a, b) => a.partNumber - b.partNumber);
+    return await storage.complete({
+      key,
+      uploadId,
+      parts: etags.map((p) => ({ partNumber: p.partNumber, etag: p.etag, checksums: {} })),
+    });
+  } catch (err) {
+    fail(err);
+    await Promise.allSettled(running);
+    await abortQuietly(storage, key, uploadId, logger);
+    const reason = failure ?? err;
+    throw reason instanceof Error ? reason : new Error(String(reason));
+  } finally {
+    signal.removeEventListener('abort', onOuterAbort);
+  }
+}
+
+async function abortQuietly(
+  storage: Storage,
+  key: string,
+  uploadId: string,
+  logger?: Logger,
+): Promise<void> {
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    try {
+      await storage.abort(key, uploadId);
+      return;
+    } catch (err) {
+      if (err instanceof S3Error && err.code === 'NoSuchUpload') return;
+      if (attempt === 3) {
+        logger?.error(`could not abort multipart upload of ${key} after a failure: ${String(err)}`);
+      }
+    }
+  }
+}
