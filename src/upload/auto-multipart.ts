@@ -272,7 +272,7 @@ export async function uploadInParts(
       if (reader.ended) break;
     }
     await Promise.all(running);
-    if (failure !== undefined) throw failure;
+    if (failure !== undefined) throw toError(failure);
     etags.sort((a, b) => a.partNumber - b.partNumber);
     return await storage.complete({
       key,
@@ -283,11 +283,14 @@ export async function uploadInParts(
     fail(err);
     await Promise.allSettled(running);
     await abortQuietly(storage, key, uploadId, logger);
-    const reason = failure ?? err;
-    throw reason instanceof Error ? reason : new Error(String(reason));
+    throw toError(failure ?? err);
   } finally {
     signal.removeEventListener('abort', onOuterAbort);
   }
+}
+
+function toError(reason: unknown): Error {
+  return reason instanceof Error ? reason : new Error(String(reason));
 }
 
 async function abortQuietly(
