@@ -8,6 +8,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { AppModule } from './app.module';
 import { requestIdMiddleware } from './common/request-id.middleware';
 import type { AppConfig } from './config/config.schema';
+import { assertEnforceable } from './config/enforceable';
 
 const LEVELS: Record<AppConfig['logging']['level'], LogLevel[]> = {
   error: ['fatal', 'error'],
@@ -45,6 +46,7 @@ export async function createApp(
   config: AppConfig,
   logger: LoggerService | false = createLogger(config),
 ): Promise<NestExpressApplication> {
+  assertEnforceable(config);
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), {
     bodyParser: false,
     logger,

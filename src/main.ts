@@ -7,6 +7,7 @@ import 'reflect-metadata';
 import { createApp, createLogger } from './app.setup';
 import { ConfigError, loadConfigFile, resolveConfigSource } from './config/load-config';
 import { defaultConfig } from './config/default-config';
+import { assertEnforceable } from './config/enforceable';
 import type { AppConfig } from './config/config.schema';
 import { parseAddress } from './config/server.schema';
 import { tryItLines } from './startup-banner';
@@ -20,6 +21,7 @@ async function main(argv: string[]): Promise<number> {
       source.path !== undefined
         ? loadConfigFile(source.path, process.env)
         : defaultConfig(process.cwd(), process.env);
+    assertEnforceable(config, source.path);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\n`);

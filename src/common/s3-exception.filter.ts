@@ -16,6 +16,12 @@ import type { GatewayRequest } from './request-context';
 /** Converts anything thrown into an S3Error fit to show the client. */
 export function toS3Error(err: unknown): S3Error {
   if (err instanceof S3Error) return err;
+  // Express decodes the catch-all route parameter before any gateway code runs.
+  if (err instanceof URIError || isDecodeFailure(err)) {
+    return new S3Error('InvalidURI', "Couldn't parse the specified URI: bad percent-encoding.", {
+      cause: err,
+    });
+  }
   if (err instanceof HttpException) {
     const status = err.getStatus();
     if (status === 404) return new S3Error('NoSuchBucket');
@@ -73,6 +79,14 @@ export class S3ExceptionFilter implements ExceptionFilter {
         }),
       );
   }
+}
+
+function isDecodeFailure(err: unknown): boolean {
+  return (
+    err instanceof HttpException &&
+    err.getStatus() === 400 &&
+    /^Failed to decode param/.test(err.message)
+  );
 }
 
 function describe(err: unknown): string {

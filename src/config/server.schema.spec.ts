@@ -33,6 +33,7 @@ describe('serverSchema', () => {
         max_key_bytes: 1024,
         max_url_bytes: 8192,
         idle_timeout_seconds: 60,
+        part_buffer_bytes: 512 * 1024 * 1024,
       },
       shutdown_grace_seconds: 30,
       workers: 1,

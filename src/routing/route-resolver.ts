@@ -9,6 +9,8 @@ export interface RouteMatch {
   route: RouteConfig;
   /** The rest of the path after `prefix/`, still percent-encoded; '' when only the bucket is named. */
   rawKey: string;
+  /** The path went past the bucket (`/prefix/`), even if the key after it is empty. */
+  keyed: boolean;
 }
 
 /** Longest-prefix route lookup over the configured buckets. */
@@ -24,9 +26,9 @@ export class RouteResolver {
   resolve(rawPath: string): RouteMatch | undefined {
     for (const route of this.routes) {
       const prefix = route.path_prefix;
-      if (rawPath === prefix || rawPath === `${prefix}/`) return { route, rawKey: '' };
+      if (rawPath === prefix) return { route, rawKey: '', keyed: false };
       if (rawPath.startsWith(`${prefix}/`)) {
-        return { route, rawKey: rawPath.slice(prefix.length + 1) };
+        return { route, rawKey: rawPath.slice(prefix.length + 1), keyed: true };
       }
     }
     return undefined;

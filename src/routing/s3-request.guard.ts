@@ -42,6 +42,12 @@ export class S3RequestGuard implements CanActivate {
     if (match === undefined) {
       throw new S3Error('NoSuchBucket', 'No upload route is configured for this path.');
     }
+    if (match.keyed && match.rawKey === '' && (method === 'PUT' || method === 'POST')) {
+      throw new S3Error(
+        'InvalidRequest',
+        'An object key is required: the path names only a bucket.',
+      );
+    }
     const query = parseQuery(rawQuery);
     const operation = classifyOperation({
       method,

@@ -5,6 +5,7 @@
  */
 import * as http from 'node:http';
 import * as https from 'node:https';
+import { Logger } from '@nestjs/common';
 import { S3Client } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { RouteConfig } from '../config/config.schema';
@@ -18,6 +19,15 @@ export interface S3Clients {
   data: S3Client;
   destroy(): void;
 }
+
+const sdkLog = new Logger('S3Client');
+const SDK_LOGGER = {
+  trace: () => undefined,
+  debug: (...content: unknown[]) => sdkLog.verbose(content.map(String).join(' ')),
+  info: (...content: unknown[]) => sdkLog.verbose(content.map(String).join(' ')),
+  warn: (...content: unknown[]) => sdkLog.debug(content.map(String).join(' ')),
+  error: (...content: unknown[]) => sdkLog.debug(content.map(String).join(' ')),
+};
 
 /** Creates the clients for one S3 backend from its route settings. */
 export function createS3Clients(cfg: S3BackendConfig): S3Clients {
@@ -44,6 +54,9 @@ export function createS3Clients(cfg: S3BackendConfig): S3Clients {
     // SDK add its own would turn streamed bodies into aws-chunked, which many backends refuse.
     requestChecksumCalculation: 'WHEN_REQUIRED' as const,
     responseChecksumValidation: 'WHEN_REQUIRED' as const,
+    // Without a logger the SDK prints its own warnings to the console; failures reach the
+    // gateway's logs through the error mapping instead.
+    logger: SDK_LOGGER,
   };
   const control = new S3Client({ ...base, maxAttempts: cfg.max_attempts });
   const data = new S3Client({ ...base, maxAttempts: 1 });
