@@ -37,6 +37,7 @@ describe('serverSchema', () => {
       },
       shutdown_grace_seconds: 30,
       workers: 1,
+      janitor: { enabled: false, interval_seconds: 3600, max_age_seconds: 86400 },
     });
   });
 

@@ -78,6 +78,15 @@ const workersSchema = z.preprocess(
   }),
 );
 
+/** Schema of `server.janitor`: the sweeper of stale multipart uploads. */
+export const janitorSchema = z
+  .object({
+    enabled: bool().default(false),
+    interval_seconds: int({ min: 10 }).default(3600),
+    max_age_seconds: int({ min: 60 }).default(86400),
+  })
+  .strict();
+
 /** Schema of the `server` section. */
 export const serverSchema = z
   .object({
@@ -90,6 +99,7 @@ export const serverSchema = z
       .min(32, { error: 'must be at least 32 characters (use a random secret)' })
       .optional(),
     workers: workersSchema.default(1),
+    janitor: janitorSchema.prefault({}),
   })
   .strict();
 

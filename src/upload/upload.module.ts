@@ -5,6 +5,7 @@
 import { Module } from '@nestjs/common';
 import { RoutingModule } from '../routing/routing.module';
 import { InFlightUploads } from './in-flight-uploads';
+import { JanitorService } from './janitor.service';
 import { ObjectController } from './object.controller';
 import { uploadIdCodecProvider } from './upload-id.provider';
 import { UploadService } from './upload.service';
@@ -12,7 +13,7 @@ import { UploadService } from './upload.service';
 @Module({
   imports: [RoutingModule],
   controllers: [ObjectController],
-  providers: [UploadService, InFlightUploads, uploadIdCodecProvider],
+  providers: [UploadService, InFlightUploads, JanitorService, uploadIdCodecProvider],
   exports: [InFlightUploads],
 })
 export class UploadModule {}
