@@ -1,13 +1,18 @@
 /** The per-request state that middleware and guards attach for the layers after them. */
 import type { Request } from 'express';
-import type { S3Operation } from '@mizuchi/s3-protocol';
+import type { ChunkSignatureVerifier, S3Operation } from '@mizuchi/s3-protocol';
+import type { Principal } from '../auth/principal';
 import type { RouteConfig } from '../config/config.schema';
 
 /** What routing and classification learned about an S3 request. */
 export interface S3RequestContext {
   route: RouteConfig;
-  /** Who is asking: the authenticated subject, or 'anonymous' on routes without auth. */
-  principal: string;
+  /** Who is asking; the anonymous principal on routes without auth. */
+  principal: Principal;
+  /** For signed aws-chunked bodies: verifies each chunk signature in its chain. */
+  chunkVerifier?: ChunkSignatureVerifier;
+  /** For SigV4 requests with replay protection: the signature to remember once the upload succeeds. */
+  replay?: { key: string; until: Date };
   operation: S3Operation;
   /** The decoded, validated object key; '' for bucket-level operations. */
   key: string;

@@ -9,28 +9,47 @@ const route = (extra: Record<string, unknown>) => ({
 });
 
 describe('assertEnforceable', () => {
-  it('accepts routes that leave auth and authz off', () => {
-    expect(() => assertEnforceable(parseConfig({ buckets: [route({})] }, {}))).not.toThrow();
+  it('accepts anonymous routes and routes with SigV4 keys', () => {
+    const config = parseConfig(
+      {
+        buckets: [
+          route({}),
+          {
+            ...route({
+              auth: {
+                enabled: true,
+                sigv4: {
+                  credentials: [
+                    { access_key: 'AKIDEXAMPLE', secret_key: 'secretsecret', subject: 's' },
+                  ],
+                },
+              },
+            }),
+            name: 'signed',
+            path_prefix: '/signed',
+          },
+        ],
+      },
+      {},
+    );
+    expect(() => assertEnforceable(config)).not.toThrow();
   });
 
-  it('refuses a route that enables auth, naming the field', () => {
+  it('refuses a route that enables authorization, naming the field', () => {
     const config = parseConfig(
       {
         buckets: [
           route({
-            auth: {
+            authz: {
               enabled: true,
-              sigv4: {
-                credentials: [
-                  { access_key: 'AKIDEXAMPLE', secret_key: 'secretsecret', subject: 's' },
-                ],
-              },
+              provider: 'opa',
+              opa: { url: 'http://127.0.0.1:8181', policy_path: 'x' },
             },
           }),
         ],
       },
       {},
     );
-    expect(() => assertEnforceable(config, 'c.yaml')).toThrow(/buckets\[0\]\.auth\.enabled/);
+    expect(() => assertEnforceable(config, 'c.yaml')).toThrow(/buckets\[0\]\.authz\.enabled/);
   });
 });

@@ -1,7 +1,7 @@
 /**
- * Settings this build validates but does not enforce yet. A route that asks for authentication or
+ * Settings this build validates but does not enforce yet. A route that asks for JWT or
  * authorization is refused outright rather than served open: a gateway that silently ignored
- * `auth.enabled: true` would hand the bucket to anyone.
+ * `authz.enabled: true` would hand the bucket to anyone.
  */
 import { ConfigError } from './config-error';
 import type { AppConfig } from './config.schema';
@@ -10,9 +10,9 @@ import type { AppConfig } from './config.schema';
 export function assertEnforceable(config: AppConfig, source?: string): void {
   const problems: string[] = [];
   config.buckets.forEach((route, index) => {
-    if (route.auth.enabled) {
+    if (route.auth.enabled && route.auth.jwt !== undefined) {
       problems.push(
-        `buckets[${index}].auth.enabled: authentication is not part of this build yet; refusing to serve the route open`,
+        `buckets[${index}].auth.jwt: JWT authentication is not part of this build yet; refusing to serve the route open`,
       );
     }
     if (route.authz.enabled) {

@@ -14,6 +14,7 @@ import {
 import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/config.schema';
 import type { GatewayRequest, S3RequestContext } from '../common/request-context';
+import { ANONYMOUS } from '../auth/principal';
 import { RouteResolver } from './route-resolver';
 
 /** Attaches the S3RequestContext to the request, or refuses it. */
@@ -62,7 +63,7 @@ export class S3RequestGuard implements CanActivate {
     }
     return {
       route: match.route,
-      principal: 'anonymous',
+      principal: ANONYMOUS,
       operation,
       key,
       query: Object.fromEntries(query),

@@ -6,14 +6,19 @@ import { All, Controller, Inject, Req, Res, UseGuards } from '@nestjs/common';
 import type { Response } from 'express';
 import { ClientAbortSignal, S3Context } from '../common/request.decorators';
 import type { GatewayRequest, S3RequestContext } from '../common/request-context';
+import { AuthenticateGuard } from '../auth/authenticate.guard';
+import { ReplayStore } from '../auth/replay-store';
 import { S3RequestGuard } from '../routing/s3-request.guard';
 import { type OperationResult, UploadService } from './upload.service';
 
 /** Serves the upload operations of DESIGN.md §1 on every configured route. */
 @Controller()
-@UseGuards(S3RequestGuard)
+@UseGuards(S3RequestGuard, AuthenticateGuard)
 export class ObjectController {
-  constructor(@Inject(UploadService) private readonly uploads: UploadService) {}
+  constructor(
+    @Inject(UploadService) private readonly uploads: UploadService,
+    @Inject(ReplayStore) private readonly replays: ReplayStore,
+  ) {}
 
   @All('{*path}')
   async handle(
@@ -22,7 +27,10 @@ export class ObjectController {
     @Res() res: Response,
     @ClientAbortSignal() clientSignal: AbortSignal,
   ): Promise<void> {
-    send(res, await this.dispatch(s3, req, clientSignal));
+    const result = await this.dispatch(s3, req, clientSignal);
+    // Only a request that succeeded is remembered: a failed attempt may be retried as it is.
+    if (s3.replay !== undefined) await this.replays.remember(s3.replay.key, s3.replay.until);
+    send(res, result);
   }
 
   private dispatch(

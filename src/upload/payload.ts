@@ -10,6 +10,7 @@ import {
   CHECKSUM_HEADERS,
   ChecksumVerifier,
   type ChecksumAlgorithmName,
+  type ChunkSignatureVerifier,
   type ObjectAttributes,
   type RawHeaders,
   S3Error,
@@ -63,7 +64,11 @@ function isForwardable(algorithm: string): algorithm is ChecksumAlgorithmName {
  * `attributes.checksum` (an `x-amz-checksum-*` header) is verified in flight as well, so a
  * backend that ignores the header still never stores a corrupted object.
  */
-export function planPayload(headers: RawHeaders, attributes: ObjectAttributes): PayloadPlan {
+export function planPayload(
+  headers: RawHeaders,
+  attributes: ObjectAttributes,
+  chunkVerifier?: ChunkSignatureVerifier,
+): PayloadPlan {
   const payloadHash = header(headers, 'x-amz-content-sha256') ?? UNSIGNED_PAYLOAD;
   const stages: Transform[] = [];
   let length: number | undefined;
@@ -99,7 +104,7 @@ export function planPayload(headers: RawHeaders, attributes: ObjectAttributes): 
       }
       trailerChecksum = algorithm;
     }
-    decoder = new AwsChunkedDecoder({ ...mode, decodedLength, trailerChecksum });
+    decoder = new AwsChunkedDecoder({ ...mode, decodedLength, trailerChecksum, chunkVerifier });
     stages.push(decoder);
     length = decodedLength;
   } else {

@@ -3,6 +3,7 @@
  * rule; routing, auth and storage are injected, never re-implemented here.
  */
 import { Module } from '@nestjs/common';
+import { AuthModule } from '../auth/auth.module';
 import { RoutingModule } from '../routing/routing.module';
 import { InFlightUploads } from './in-flight-uploads';
 import { JanitorService } from './janitor.service';
@@ -11,7 +12,7 @@ import { uploadIdCodecProvider } from './upload-id.provider';
 import { UploadService } from './upload.service';
 
 @Module({
-  imports: [RoutingModule],
+  imports: [RoutingModule, AuthModule],
   controllers: [ObjectController],
   providers: [UploadService, InFlightUploads, JanitorService, uploadIdCodecProvider],
   exports: [InFlightUploads],

@@ -73,7 +73,7 @@ export class UploadService {
   ): Promise<OperationResult> {
     const upload = ctx.route.upload;
     const attributes = readObjectAttributes(headers, upload.forwarded_headers, upload.force_acl);
-    const plan = planPayload(headers, attributes);
+    const plan = planPayload(headers, attributes, ctx.chunkVerifier);
     checkObjectSize(plan.length, upload.max_object_size);
     const storage = this.storage.get(ctx.route.name);
     const length = plan.length;
@@ -153,7 +153,7 @@ export class UploadService {
     const partNumber = parsePartNumber(ctx.query.partNumber);
     const backendId = this.backendId(ctx);
     const attributes = readObjectAttributes(headers, []);
-    const plan = planPayload(headers, attributes);
+    const plan = planPayload(headers, attributes, ctx.chunkVerifier);
     const length = plan.length;
     if (length === undefined) throw new S3Error('MissingContentLength');
     if (length > MAX_PART_BYTES) throw new S3Error('EntityTooLarge');
@@ -237,7 +237,11 @@ export class UploadService {
   }
 
   private binding(ctx: S3RequestContext) {
-    return { principal: ctx.principal, route: ctx.route.name, key: ctx.key };
+    return {
+      principal: `${ctx.principal.method}:${ctx.principal.subject}`,
+      route: ctx.route.name,
+      key: ctx.key,
+    };
   }
 
   /** The backend id inside the request's upload id, or 404 NoSuchUpload before any backend call. */

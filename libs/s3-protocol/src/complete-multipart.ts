@@ -43,8 +43,11 @@ function malformed(detail: string): S3Error {
 
 function decodeText(raw: string): string {
   return raw.replace(/&(#x[0-9a-fA-F]{1,6}|#[0-9]{1,7}|[a-z]{2,4});/g, (whole, ref: string) => {
-    if (ref.startsWith('#x')) return String.fromCodePoint(parseInt(ref.slice(2), 16));
-    if (ref.startsWith('#')) return String.fromCodePoint(parseInt(ref.slice(1), 10));
+    if (ref.startsWith('#')) {
+      const code = ref.startsWith('#x') ? parseInt(ref.slice(2), 16) : parseInt(ref.slice(1), 10);
+      if (code > 0x10ffff) throw malformed(`character reference ${whole} is out of range`);
+      return String.fromCodePoint(code);
+    }
     const named = ENTITIES[ref];
     if (named === undefined) throw malformed(`unknown entity ${whole}`);
     return named;

@@ -119,6 +119,8 @@ export interface S3ErrorOptions {
   headers?: Record<string, string>;
   /** The underlying cause, kept for logs and never rendered to the client. */
   cause?: unknown;
+  /** A status other than the table's, e.g. 401 for a bearer-token AccessDenied. */
+  status?: number;
 }
 
 /** An error that renders as an S3 XML error response. */
@@ -133,7 +135,7 @@ export class S3Error extends Error {
   ) {
     super(message ?? S3_ERRORS[code].message, { cause: options.cause });
     this.name = 'S3Error';
-    this.status = S3_ERRORS[code].status;
+    this.status = options.status ?? S3_ERRORS[code].status;
     this.headers = options.headers ?? {};
   }
 }

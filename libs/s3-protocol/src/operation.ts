@@ -67,7 +67,11 @@ function refuse(what: string): S3Error {
  */
 export function classifyOperation(req: OperationRequest): S3Operation {
   const method = req.method.toUpperCase();
-  if (req.headerNames.has('x-amz-copy-source')) {
+  // A presigner hoists x-amz-* headers into the query, so a copy can arrive either way.
+  const copyInQuery = req.query.some(([name]) =>
+    name.toLowerCase().startsWith('x-amz-copy-source'),
+  );
+  if (req.headerNames.has('x-amz-copy-source') || copyInQuery) {
     throw refuse('Copying (x-amz-copy-source)');
   }
   const names = new Set(req.query.map(([name]) => name).filter((name) => !isNeutralParam(name)));

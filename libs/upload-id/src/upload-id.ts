@@ -55,7 +55,7 @@ export class UploadIdCodec {
     // Reject ids whose base64url is not canonical: one id must have exactly one spelling.
     if (Buffer.from(backendId, 'utf8').toString('base64url') !== encodedId) return undefined;
     const tag = Buffer.from(encodedTag, 'base64url');
-    if (tag.length !== MAC_BYTES) return undefined;
+    if (tag.length !== MAC_BYTES || tag.toString('base64url') !== encodedTag) return undefined;
     return timingSafeEqual(tag, mac(this.secret, binding, backendId)) ? backendId : undefined;
   }
 }
