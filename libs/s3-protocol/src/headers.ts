@@ -78,7 +78,7 @@ const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
  */
 export function readObjectAttributes(
   headers: RawHeaders,
-  allowedOptional: readonly OptionalForwardedHeader[] = OPTIONAL_FORWARDED_HEADERS,
+  allowedOptional: readonly OptionalForwardedHeader[] = [],
   forcedAcl?: string,
 ): ObjectAttributes {
   const attrs: ObjectAttributes = {
