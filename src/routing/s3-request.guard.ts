@@ -12,10 +12,17 @@ import {
   validateKey,
 } from '@mizuchi/s3-protocol';
 import { APP_CONFIG } from '../config/config.module';
-import type { AppConfig } from '../config/config.schema';
+import type { AppConfig, RouteConfig } from '../config/config.schema';
 import type { GatewayRequest, S3RequestContext } from '../common/request-context';
 import { ANONYMOUS } from '../auth/principal';
 import { RouteResolver } from './route-resolver';
+
+/** The query parameters a route reads JWTs from; they carry credentials, not sub-resources. */
+function tokenQueryParams(route: RouteConfig): ReadonlySet<string> | undefined {
+  const sources = route.auth.jwt?.token_sources ?? [];
+  const names = sources.flatMap((s) => (s.type === 'query' ? [s.name] : []));
+  return names.length > 0 ? new Set(names) : undefined;
+}
 
 /** Attaches the S3RequestContext to the request, or refuses it. */
 @Injectable()
@@ -55,6 +62,7 @@ export class S3RequestGuard implements CanActivate {
       hasKey: match.rawKey !== '',
       query,
       headerNames: new Set(Object.keys(headers)),
+      neutralParams: tokenQueryParams(match.route),
     });
     let key = '';
     if (operation !== 'HeadBucket') {

@@ -25,6 +25,8 @@ export interface OperationRequest {
   query: ReadonlyArray<readonly [string, string]>;
   /** Lower-case header names present on the request. */
   headerNames: ReadonlySet<string>;
+  /** Extra parameters that select nothing, e.g. a route's JWT query-parameter token source. */
+  neutralParams?: ReadonlySet<string>;
 }
 
 // Parameters that never select a sub-resource: the SDKs' `x-id` operation hint and the
@@ -74,7 +76,11 @@ export function classifyOperation(req: OperationRequest): S3Operation {
   if (req.headerNames.has('x-amz-copy-source') || copyInQuery) {
     throw refuse('Copying (x-amz-copy-source)');
   }
-  const names = new Set(req.query.map(([name]) => name).filter((name) => !isNeutralParam(name)));
+  const names = new Set(
+    req.query
+      .map(([name]) => name)
+      .filter((name) => !isNeutralParam(name) && req.neutralParams?.has(name) !== true),
+  );
 
   if (!req.hasKey) {
     if (method === 'HEAD' && names.size === 0) return 'HeadBucket';
