@@ -3,19 +3,27 @@
  * per route by AuthenticateGuard; the result is a Principal on the request context. It never
  * decides what a principal may do (that is authz) and never touches a backend.
  */
-import { Module } from '@nestjs/common';
+import { Injectable, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { AuthenticateGuard } from './authenticate.guard';
 import { JwtAuthService } from './jwt/jwt-auth.service';
-import { MemoryReplayStore, ReplayStore } from './replay-store';
+import { ReplayStores } from './replay-store';
 import { SigV4AuthService } from './sigv4-auth.service';
+
+/** One set of replay stores per app, closed with it. */
+@Injectable()
+class ReplayStoresProvider extends ReplayStores implements OnApplicationShutdown {
+  async onApplicationShutdown(): Promise<void> {
+    await this.close();
+  }
+}
 
 @Module({
   providers: [
     AuthenticateGuard,
     SigV4AuthService,
     JwtAuthService,
-    { provide: ReplayStore, useFactory: () => new MemoryReplayStore() },
+    { provide: ReplayStores, useClass: ReplayStoresProvider },
   ],
-  exports: [AuthenticateGuard, SigV4AuthService, JwtAuthService, ReplayStore],
+  exports: [AuthenticateGuard, SigV4AuthService, JwtAuthService, ReplayStores],
 })
 export class AuthModule {}

@@ -159,6 +159,20 @@ export const sigv4Schema = z
       }),
     max_clock_skew_seconds: int({ min: 1, max: 3600 }).default(900),
     replay_protection: bool().default(true),
+    replay_store: z
+      .discriminatedUnion('type', [
+        z.object({ type: z.literal('memory') }).strict(),
+        z
+          .object({
+            type: z.literal('redis'),
+            url: z
+              .string()
+              .regex(/^rediss?:\/\//, { error: 'must be a redis:// or rediss:// URL' }),
+            key_prefix: z.string().default('mizuchi:replay:'),
+          })
+          .strict(),
+      ])
+      .default({ type: 'memory' }),
   })
   .strict();
 

@@ -9,7 +9,7 @@ import { S3Error } from '@mizuchi/s3-protocol';
 import { hasSigV4, type SigV4Request } from '@mizuchi/sigv4';
 import type { GatewayRequest, S3RequestContext } from '../common/request-context';
 import { JwtAuthService } from './jwt/jwt-auth.service';
-import { ReplayStore } from './replay-store';
+import { ReplayStores } from './replay-store';
 import { SigV4AuthService } from './sigv4-auth.service';
 
 /** Sets `req.s3.principal`, or refuses the request with 401/403. */
@@ -18,7 +18,7 @@ export class AuthenticateGuard implements CanActivate {
   constructor(
     @Inject(SigV4AuthService) private readonly sigv4: SigV4AuthService,
     @Inject(JwtAuthService) private readonly jwt: JwtAuthService,
-    @Inject(ReplayStore) private readonly replays: ReplayStore,
+    @Inject(ReplayStores) private readonly replays: ReplayStores,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
@@ -54,14 +54,23 @@ export class AuthenticateGuard implements CanActivate {
     s3.chunkVerifier = result.chunkVerifier;
     if (cfg.replay_protection && s3.operation !== 'HeadBucket' && s3.operation !== 'ListParts') {
       const key = `${s3.route.name}:${result.verified.claim.signature}`;
-      if (await this.replays.seen(key)) {
+      const store = this.replays.for(cfg.replay_store);
+      if (await store.seen(key).catch(replayStoreDown)) {
         throw new S3Error('AccessDenied', 'This signed request has already been used.', {
           status: 403,
         });
       }
-      s3.replay = { key, until: result.verified.validUntil };
+      s3.replay = { store, key, until: result.verified.validUntil };
     }
   }
+}
+
+/** A replay store that cannot answer fails closed: a replay must never slip through. */
+function replayStoreDown(cause: unknown): never {
+  throw new S3Error('ServiceUnavailable', 'Replay protection is unavailable; retry later.', {
+    cause,
+    headers: { 'Retry-After': '1' },
+  });
 }
 
 /** The request as SigV4 sees it: method, raw path and query exactly as they arrived. */

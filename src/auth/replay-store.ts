@@ -1,8 +1,10 @@
 /**
  * Replay protection for SigV4: a signature that completed an upload is remembered until its
  * validity window ends, and refused if it comes back. Failed attempts are never remembered, so
- * they can be retried. The in-memory store serves one process; many replicas need a shared one.
+ * they can be retried. The in-memory store serves one process; replicas share a Redis store.
  */
+import { createHash } from 'node:crypto';
+import { createClient } from 'redis';
 
 /** Where used signatures are remembered. */
 export abstract class ReplayStore {
@@ -10,6 +12,10 @@ export abstract class ReplayStore {
   abstract seen(key: string, now?: Date): Promise<boolean>;
   /** Remembers `key` as used until `until`. */
   abstract remember(key: string, until: Date): Promise<void>;
+  /** Releases connections. */
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
 }
 
 /** A process-local store; expired entries are dropped as the map is used. */
@@ -50,5 +56,90 @@ export class MemoryReplayStore extends ReplayStore {
   /** How many signatures are remembered (for tests and metrics). */
   get size(): number {
     return this.entries.size;
+  }
+}
+
+/**
+ * A store shared by many replicas through Redis: one key per used signature, expiring with the
+ * signature's validity window. Keys are hashed, so signatures never sit in Redis in clear.
+ */
+export class RedisReplayStore extends ReplayStore {
+  private readonly client: ReturnType<typeof createClient>;
+  private connecting: Promise<unknown> | undefined;
+
+  constructor(
+    url: string,
+    private readonly prefix: string,
+  ) {
+    super();
+    // No offline queue: while Redis is away a command fails at once instead of waiting, and the
+    // gateway answers 503 rather than hang or let a replay through.
+    this.client = createClient({
+      url,
+      disableOfflineQueue: true,
+      socket: { connectTimeout: 2000, reconnectStrategy: 500 },
+    });
+    // Errors surface through the commands; without a listener a down Redis would crash the process.
+    this.client.on('error', () => undefined);
+  }
+
+  private async ready(): Promise<void> {
+    if (this.client.isReady) return;
+    if (!this.client.isOpen) this.connecting ??= this.client.connect();
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('Redis is not reachable')), 2000);
+    });
+    try {
+      await Promise.race([this.connecting, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private redisKey(key: string): string {
+    return this.prefix + createHash('sha256').update(key).digest('hex');
+  }
+
+  async seen(key: string): Promise<boolean> {
+    await this.ready();
+    return (await this.client.exists(this.redisKey(key))) === 1;
+  }
+
+  async remember(key: string, until: Date): Promise<void> {
+    const ttl = until.getTime() - Date.now();
+    if (ttl <= 0) return;
+    await this.ready();
+    await this.client.set(this.redisKey(key), '1', { expiration: { type: 'PX', value: ttl } });
+  }
+
+  override close(): Promise<void> {
+    if (this.client.isOpen) this.client.destroy();
+    return Promise.resolve();
+  }
+}
+
+/** The replay store of each route: one shared in-memory store, one Redis client per URL. */
+export class ReplayStores {
+  private readonly memory = new MemoryReplayStore();
+  private readonly redis = new Map<string, RedisReplayStore>();
+
+  /** The store a route's `auth.sigv4.replay_store` names. */
+  for(
+    setting: { type: 'memory' } | { type: 'redis'; url: string; key_prefix: string },
+  ): ReplayStore {
+    if (setting.type === 'memory') return this.memory;
+    const id = `${setting.url}\n${setting.key_prefix}`;
+    let store = this.redis.get(id);
+    if (store === undefined) {
+      store = new RedisReplayStore(setting.url, setting.key_prefix);
+      this.redis.set(id, store);
+    }
+    return store;
+  }
+
+  /** Closes every Redis connection. */
+  async close(): Promise<void> {
+    await Promise.all([...this.redis.values()].map((s) => s.close()));
   }
 }

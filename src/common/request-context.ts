@@ -2,6 +2,7 @@
 import type { Request } from 'express';
 import type { ChunkSignatureVerifier, S3Operation } from '@mizuchi/s3-protocol';
 import type { Principal } from '../auth/principal';
+import type { ReplayStore } from '../auth/replay-store';
 import type { RouteConfig } from '../config/config.schema';
 
 /** What routing and classification learned about an S3 request. */
@@ -12,7 +13,7 @@ export interface S3RequestContext {
   /** For signed aws-chunked bodies: verifies each chunk signature in its chain. */
   chunkVerifier?: ChunkSignatureVerifier;
   /** For SigV4 requests with replay protection: the signature to remember once the upload succeeds. */
-  replay?: { key: string; until: Date };
+  replay?: { store: ReplayStore; key: string; until: Date };
   operation: S3Operation;
   /** The decoded, validated object key; '' for bucket-level operations. */
   key: string;

@@ -1,3 +1,7 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseConfig } from './load-config';
 import { assertEnforceable } from './enforceable';
 
@@ -51,5 +55,45 @@ describe('assertEnforceable', () => {
       {},
     );
     expect(() => assertEnforceable(config, 'c.yaml')).toThrow(/buckets\[0\]\.authz\.enabled/);
+  });
+
+  describe('JWT routes', () => {
+    let dir: string;
+    beforeAll(() => {
+      dir = mkdtempSync(join(tmpdir(), 'mizuchi-enforceable-'));
+      const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+      writeFileSync(join(dir, 'ec.pem'), publicKey.export({ type: 'spki', format: 'pem' }));
+    });
+    afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+    const jwtRoute = (jwt: Record<string, unknown>) =>
+      parseConfig({ buckets: [route({ auth: { enabled: true, jwt } })] }, {});
+
+    it('accepts a route with a secret, a readable key file or a JWKS URL', () => {
+      for (const jwt of [
+        { algorithms: ['HS256'], secret: 'a-very-long-shared-secret-of-32-chars!' },
+        { algorithms: ['ES256'], public_key_file: join(dir, 'ec.pem') },
+        { algorithms: ['RS256'], jwks_url: 'https://id.example.com/jwks.json' },
+      ]) {
+        expect(() => assertEnforceable(jwtRoute(jwt))).not.toThrow();
+      }
+    });
+
+    it('refuses a key file that cannot be read, naming the field', () => {
+      const config = jwtRoute({ algorithms: ['RS256'], public_key_file: join(dir, 'none.pem') });
+      expect(() => assertEnforceable(config, 'c.yaml')).toThrow(
+        /buckets\[0\]\.auth\.jwt\.public_key_file: cannot read .*none\.pem \(ENOENT\)/,
+      );
+    });
+
+    it('refuses a key file that does not fit an algorithm, naming it', () => {
+      const config = jwtRoute({
+        algorithms: ['ES256', 'RS256'],
+        public_key_file: join(dir, 'ec.pem'),
+      });
+      expect(() => assertEnforceable(config)).toThrow(
+        /buckets\[0\]\.auth\.jwt\.algorithms\[1\]: RS256 needs an RSA key/,
+      );
+    });
   });
 });

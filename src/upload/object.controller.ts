@@ -7,7 +7,6 @@ import type { Response } from 'express';
 import { ClientAbortSignal, S3Context } from '../common/request.decorators';
 import type { GatewayRequest, S3RequestContext } from '../common/request-context';
 import { AuthenticateGuard } from '../auth/authenticate.guard';
-import { ReplayStore } from '../auth/replay-store';
 import { S3RequestGuard } from '../routing/s3-request.guard';
 import { type OperationResult, UploadService } from './upload.service';
 
@@ -15,10 +14,7 @@ import { type OperationResult, UploadService } from './upload.service';
 @Controller()
 @UseGuards(S3RequestGuard, AuthenticateGuard)
 export class ObjectController {
-  constructor(
-    @Inject(UploadService) private readonly uploads: UploadService,
-    @Inject(ReplayStore) private readonly replays: ReplayStore,
-  ) {}
+  constructor(@Inject(UploadService) private readonly uploads: UploadService) {}
 
   @All('{*path}')
   async handle(
@@ -29,7 +25,7 @@ export class ObjectController {
   ): Promise<void> {
     const result = await this.dispatch(s3, req, clientSignal);
     // Only a request that succeeded is remembered: a failed attempt may be retried as it is.
-    if (s3.replay !== undefined) await this.replays.remember(s3.replay.key, s3.replay.until);
+    if (s3.replay !== undefined) await s3.replay.store.remember(s3.replay.key, s3.replay.until);
     send(res, result);
   }
 
