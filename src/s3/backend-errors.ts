@@ -68,7 +68,7 @@ export function mapBackendError(err: unknown): S3Error {
   if (status !== undefined && status >= 500) {
     return new S3Error('BadGateway', undefined, { cause: err });
   }
-  const sysCode = e.code ?? (err as { cause?: { code?: string } } | undefined)?.cause?.code;
+  const sysCode = systemErrorCode(err);
   if (sysCode !== undefined && UNREACHABLE.has(sysCode)) {
     return new S3Error('ServiceUnavailable', undefined, {
       cause: err,
@@ -76,4 +76,25 @@ export function mapBackendError(err: unknown): S3Error {
     });
   }
   return new S3Error('BadGateway', undefined, { cause: err });
+}
+
+/**
+ * The errno code (ECONNREFUSED ...) of a network failure, wherever it sits: on the error, on a
+ * cause, or only in the message, because the SDK wraps values that are not Error instances of
+ * this realm into a plain Error that keeps nothing but the text.
+ */
+function systemErrorCode(err: unknown): string | undefined {
+  let current: unknown = err;
+  for (let depth = 0; depth < 5 && current !== null && typeof current === 'object'; depth++) {
+    const e = current as { code?: unknown; message?: unknown; cause?: unknown };
+    if (typeof e.code === 'string' && UNREACHABLE.has(e.code)) return e.code;
+    if (typeof e.message === 'string') {
+      const found = [...UNREACHABLE].find((code) =>
+        new RegExp(`\\b${code}\\b`).test(e.message as string),
+      );
+      if (found !== undefined) return found;
+    }
+    current = e.cause;
+  }
+  return undefined;
 }

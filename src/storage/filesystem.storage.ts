@@ -384,13 +384,24 @@ export class FilesystemStorage extends Storage {
   }
 
   /** Writes the sidecar, then renames the finished file into place: the object appears. */
+  /**
+   * Puts an object and its sidecar in place. The sidecar is staged first and renamed only after
+   * the object's rename succeeded, so a refused or failed commit leaves neither behind, and an
+   * existing object never gets the record of bytes that were not stored.
+   */
   private async commitObject(
     file: string,
     target: string,
     record: StoredAttributes,
   ): Promise<void> {
-    await this.writeAtomically(this.metaPath(record.key), JSON.stringify(record));
-    await this.commit(file, target);
+    const staged = path.join(this.tmpDir, `${randomBytes(12).toString('hex')}.meta`);
+    try {
+      await fs.writeFile(staged, JSON.stringify(record), { flag: 'wx' });
+      await this.commit(file, target);
+      await fs.rename(staged, this.metaPath(record.key));
+    } finally {
+      await fs.rm(staged, { force: true });
+    }
   }
 
   private async writeAtomically(file: string, text: string): Promise<void> {
