@@ -119,6 +119,7 @@ describe('sigv4Schema', () => {
       credentials: [credential],
       max_clock_skew_seconds: 900,
       replay_protection: true,
+      replay_store: { type: 'memory' },
     });
   });
 

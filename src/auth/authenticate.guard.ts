@@ -55,12 +55,13 @@ export class AuthenticateGuard implements CanActivate {
     if (cfg.replay_protection && s3.operation !== 'HeadBucket' && s3.operation !== 'ListParts') {
       const key = `${s3.route.name}:${result.verified.claim.signature}`;
       const store = this.replays.for(cfg.replay_store);
-      if (await store.seen(key).catch(replayStoreDown)) {
+      const until = result.verified.validUntil;
+      if (!(await store.claim(key, until).catch(replayStoreDown))) {
         throw new S3Error('AccessDenied', 'This signed request has already been used.', {
           status: 403,
         });
       }
-      s3.replay = { store, key, until: result.verified.validUntil };
+      s3.replay = { store, key, until };
     }
   }
 }
@@ -81,6 +82,7 @@ export function toSigV4Request(req: GatewayRequest): SigV4Request {
     method: req.method,
     rawPath: q === -1 ? url : url.slice(0, q),
     rawQuery: q === -1 ? '' : url.slice(q + 1),
-    headers: req.headers,
+    // Distinct values, so a header sent twice canonicalises as SigV4 says (joined by ',').
+    headers: req.headersDistinct,
   };
 }

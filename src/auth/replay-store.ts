@@ -8,10 +8,13 @@ import { createClient } from 'redis';
 
 /** Where used signatures are remembered. */
 export abstract class ReplayStore {
-  /** True when `key` was used and its window has not ended. */
-  abstract seen(key: string, now?: Date): Promise<boolean>;
-  /** Remembers `key` as used until `until`. */
-  abstract remember(key: string, until: Date): Promise<void>;
+  /**
+   * Claims `key` until `until`, atomically: true for the first caller, false while the key is
+   * held, so two copies of one signed request in flight at once cannot both pass.
+   */
+  abstract claim(key: string, until: Date, now?: Date): Promise<boolean>;
+  /** Gives a claim back after a failed attempt, so the same request may be retried. */
+  abstract release(key: string): Promise<void>;
   /** Releases connections. */
   close(): Promise<void> {
     return Promise.resolve();
@@ -27,19 +30,16 @@ export class MemoryReplayStore extends ReplayStore {
     super();
   }
 
-  seen(key: string, now: Date = new Date()): Promise<boolean> {
-    const until = this.entries.get(key);
-    if (until === undefined) return Promise.resolve(false);
-    if (until < now.getTime()) {
-      this.entries.delete(key);
-      return Promise.resolve(false);
-    }
+  claim(key: string, until: Date, now: Date = new Date()): Promise<boolean> {
+    const held = this.entries.get(key);
+    if (held !== undefined && held >= now.getTime()) return Promise.resolve(false);
+    this.entries.set(key, until.getTime());
+    if (++this.writes % 1024 === 0 || this.entries.size > this.maxEntries) this.prune(now);
     return Promise.resolve(true);
   }
 
-  remember(key: string, until: Date): Promise<void> {
-    this.entries.set(key, until.getTime());
-    if (++this.writes % 1024 === 0 || this.entries.size > this.maxEntries) this.prune(new Date());
+  release(key: string): Promise<void> {
+    this.entries.delete(key);
     return Promise.resolve();
   }
 
@@ -101,16 +101,19 @@ export class RedisReplayStore extends ReplayStore {
     return this.prefix + createHash('sha256').update(key).digest('hex');
   }
 
-  async seen(key: string): Promise<boolean> {
+  async claim(key: string, until: Date): Promise<boolean> {
+    const ttl = Math.max(1, until.getTime() - Date.now());
     await this.ready();
-    return (await this.client.exists(this.redisKey(key))) === 1;
+    const reply = await this.client.set(this.redisKey(key), '1', {
+      condition: 'NX',
+      expiration: { type: 'PX', value: ttl },
+    });
+    return reply === 'OK';
   }
 
-  async remember(key: string, until: Date): Promise<void> {
-    const ttl = until.getTime() - Date.now();
-    if (ttl <= 0) return;
+  async release(key: string): Promise<void> {
     await this.ready();
-    await this.client.set(this.redisKey(key), '1', { expiration: { type: 'PX', value: ttl } });
+    await this.client.del(this.redisKey(key));
   }
 
   override close(): Promise<void> {

@@ -23,9 +23,16 @@ export class ObjectController {
     @Res() res: Response,
     @ClientAbortSignal() clientSignal: AbortSignal,
   ): Promise<void> {
-    const result = await this.dispatch(s3, req, clientSignal);
-    // Only a request that succeeded is remembered: a failed attempt may be retried as it is.
-    if (s3.replay !== undefined) await s3.replay.store.remember(s3.replay.key, s3.replay.until);
+    let result: OperationResult;
+    try {
+      result = await this.dispatch(s3, req, clientSignal);
+    } catch (err) {
+      // Only a request that succeeded keeps its signature claimed: a failed attempt may be
+      // retried exactly as it was sent.
+      if (s3.replay !== undefined)
+        await s3.replay.store.release(s3.replay.key).catch(() => undefined);
+      throw err;
+    }
     send(res, result);
   }
 

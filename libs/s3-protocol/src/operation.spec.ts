@@ -262,9 +262,9 @@ describe('parseQuery', () => {
     ]);
   });
 
-  it('decodes "+" and %20 as a space, and %2B as a plus sign', () => {
+  it('keeps "+" a plus sign, as SigV4 reads it, and decodes %20 as a space and %2B as a plus', () => {
     expect(parseQuery('prefix=a+b&delimiter=%20&marker=1%2B1')).toEqual([
-      ['prefix', 'a b'],
+      ['prefix', 'a+b'],
       ['delimiter', ' '],
       ['marker', '1+1'],
     ]);

@@ -142,7 +142,8 @@ export function parseQuery(rawQuery: string): Array<[string, string]> {
 
 function decodeQueryComponent(text: string): string {
   try {
-    return decodeURIComponent(text.replace(/\+/g, ' '));
+    // `+` stays a plus, as SigV4 canonicalisation reads it: S3 clients encode spaces as %20.
+    return decodeURIComponent(text);
   } catch (cause) {
     throw new S3Error('InvalidURI', "Couldn't parse the specified URI: bad query string.", {
       cause,
