@@ -1,21 +1,35 @@
 /** The root module: config plus the feature modules, nothing else. */
-import { type DynamicModule, Module } from '@nestjs/common';
+import { type DynamicModule, Module, type Type } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import { S3ExceptionFilter } from './common/s3-exception.filter';
 import { ConfigModule } from './config/config.module';
 import type { AppConfig } from './config/config.schema';
+import type { AuthzProvider } from './authz/authz-provider';
+import { AuthzModule } from './authz/authz.module';
 import { HealthModule } from './health/health.module';
 import { StorageModule } from './storage/storage.module';
 import { UploadModule } from './upload/upload.module';
 
+/** Extension points of the app, for embedding it with custom parts. */
+export interface AppOptions {
+  /** Custom authorization providers by name (selected with `authz.provider: <name>`). */
+  authzProviders?: Record<string, Type<AuthzProvider>>;
+}
+
 @Module({})
 export class AppModule {
   /** The application for one validated configuration. */
-  static forRoot(config: AppConfig): DynamicModule {
+  static forRoot(config: AppConfig, options: AppOptions = {}): DynamicModule {
     return {
       module: AppModule,
       // HealthModule comes before UploadModule so /health/* wins over the S3 catch-all route.
-      imports: [ConfigModule.forRoot(config), StorageModule, HealthModule, UploadModule],
+      imports: [
+        ConfigModule.forRoot(config),
+        StorageModule,
+        AuthzModule.register({ providers: options.authzProviders }),
+        HealthModule,
+        UploadModule,
+      ],
       providers: [{ provide: APP_FILTER, useClass: S3ExceptionFilter }],
     };
   }

@@ -5,7 +5,7 @@
 import { ConsoleLogger, type LoggerService, type LogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { AppModule } from './app.module';
+import { AppModule, type AppOptions } from './app.module';
 import { requestIdMiddleware } from './common/request-id.middleware';
 import type { AppConfig } from './config/config.schema';
 import { assertEnforceable } from './config/enforceable';
@@ -45,9 +45,10 @@ export function configureApp(app: NestExpressApplication, config: AppConfig): vo
 export async function createApp(
   config: AppConfig,
   logger: LoggerService | false = createLogger(config),
+  options: AppOptions = {},
 ): Promise<NestExpressApplication> {
   assertEnforceable(config);
-  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), {
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config, options), {
     bodyParser: false,
     logger,
   });

@@ -15,8 +15,10 @@ export interface S3RequestContext {
   /** For SigV4 requests with replay protection: the signature to remember once the upload succeeds. */
   replay?: { store: ReplayStore; key: string; until: Date };
   operation: S3Operation;
-  /** The decoded, validated object key; '' for bucket-level operations. */
+  /** The decoded, validated object key as the client sent it; '' for bucket-level operations. */
   key: string;
+  /** The key in the backend when the route's `key_template` rewrites it; else `key`. */
+  storageKey?: string;
   /** Decoded query parameters by name (last one wins). */
   query: Record<string, string>;
 }

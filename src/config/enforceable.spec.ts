@@ -39,7 +39,7 @@ describe('assertEnforceable', () => {
     expect(() => assertEnforceable(config)).not.toThrow();
   });
 
-  it('refuses a route that enables authorization, naming the field', () => {
+  it('accepts a route that enables authorization, now that it is enforced', () => {
     const config = parseConfig(
       {
         buckets: [
@@ -54,7 +54,7 @@ describe('assertEnforceable', () => {
       },
       {},
     );
-    expect(() => assertEnforceable(config, 'c.yaml')).toThrow(/buckets\[0\]\.authz\.enabled/);
+    expect(() => assertEnforceable(config, 'c.yaml')).not.toThrow();
   });
 
   describe('JWT routes', () => {

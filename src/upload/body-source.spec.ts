@@ -157,7 +157,7 @@ describe('BodyGate', () => {
       const { sink, error } = await run(split(bytes(1001), 128), new BodyGate(undefined, 1000));
       expect(error).toBeInstanceOf(S3Error);
       expect((error as S3Error).code).toBe('EntityTooLarge');
-      expect((error as S3Error).status).toBe(400);
+      expect((error as S3Error).status).toBe(413);
       expect(sink.completed).toBe(false);
       expect(sink.received.length).toBeLessThanOrEqual(1000);
     });

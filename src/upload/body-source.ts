@@ -30,7 +30,13 @@ export class BodyGate extends Transform {
       return;
     }
     if (this.received > this.max) {
-      done(new S3Error('EntityTooLarge'));
+      done(
+        new S3Error(
+          'EntityTooLarge',
+          `The body exceeds the maximum allowed size of ${this.max} bytes.`,
+          { status: 413 },
+        ),
+      );
       return;
     }
     const previous = this.held;

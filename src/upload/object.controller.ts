@@ -7,12 +7,14 @@ import type { Response } from 'express';
 import { ClientAbortSignal, S3Context } from '../common/request.decorators';
 import type { GatewayRequest, S3RequestContext } from '../common/request-context';
 import { AuthenticateGuard } from '../auth/authenticate.guard';
+import { AuthzGuard } from '../authz/authz.guard';
 import { S3RequestGuard } from '../routing/s3-request.guard';
+import { UploadPolicyGuard } from './upload-policy';
 import { type OperationResult, UploadService } from './upload.service';
 
 /** Serves the upload operations of DESIGN.md §1 on every configured route. */
 @Controller()
-@UseGuards(S3RequestGuard, AuthenticateGuard)
+@UseGuards(S3RequestGuard, AuthenticateGuard, AuthzGuard, UploadPolicyGuard)
 export class ObjectController {
   constructor(@Inject(UploadService) private readonly uploads: UploadService) {}
 

@@ -145,6 +145,15 @@ export function planPayload(
   };
 }
 
+/** 413 EntityTooLarge for a body over the route's `upload.max_object_size`. */
+export function tooLargeForRoute(maxObjectSize: number): S3Error {
+  return new S3Error(
+    'EntityTooLarge',
+    `Your proposed upload exceeds the maximum allowed object size of ${maxObjectSize} bytes.`,
+    { status: 413 },
+  );
+}
+
 function isChunked(transferEncoding: string | undefined): boolean {
   return (transferEncoding ?? '').toLowerCase().includes('chunked');
 }
@@ -156,10 +165,7 @@ export function checkObjectSize(
 ): void {
   if (length === undefined) return;
   if (maxObjectSize !== undefined && length > maxObjectSize) {
-    throw new S3Error(
-      'EntityTooLarge',
-      `Your proposed upload exceeds the maximum allowed object size of ${maxObjectSize} bytes.`,
-    );
+    throw tooLargeForRoute(maxObjectSize);
   }
   if (length > MAX_OBJECT_BYTES) {
     throw new S3Error('EntityTooLarge');

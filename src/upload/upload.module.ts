@@ -9,12 +9,19 @@ import { InFlightUploads } from './in-flight-uploads';
 import { JanitorService } from './janitor.service';
 import { ObjectController } from './object.controller';
 import { uploadIdCodecProvider } from './upload-id.provider';
+import { UploadPolicyGuard } from './upload-policy';
 import { UploadService } from './upload.service';
 
 @Module({
   imports: [RoutingModule, AuthModule],
   controllers: [ObjectController],
-  providers: [UploadService, InFlightUploads, JanitorService, uploadIdCodecProvider],
+  providers: [
+    UploadService,
+    InFlightUploads,
+    JanitorService,
+    UploadPolicyGuard,
+    uploadIdCodecProvider,
+  ],
   exports: [InFlightUploads],
 })
 export class UploadModule {}

@@ -23,10 +23,11 @@ import type { S3RequestContext } from '../common/request-context';
 import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/config.schema';
 import { Budget, uploadInParts } from './auto-multipart';
+import type { Storage } from '../storage/storage';
 import { StorageRegistry } from '../storage/storage.registry';
 import { BodyGate, Transfer } from './body-source';
 import { InFlightUploads } from './in-flight-uploads';
-import { type PayloadPlan, checkObjectSize, drain, planPayload } from './payload';
+import { type PayloadPlan, checkObjectSize, drain, planPayload, tooLargeForRoute } from './payload';
 
 /** Headers plus an optional XML body: what an operation answers. */
 export interface OperationResult {
@@ -41,6 +42,11 @@ export const MAX_PART_BYTES = 5 * 1024 ** 3;
 function header(headers: RawHeaders, name: string): string | undefined {
   const value = headers[name];
   return Array.isArray(value) ? value[0] : value;
+}
+
+/** The key an operation uses in the backend: the route's key_template may rewrite the client's. */
+export function storageKey(ctx: S3RequestContext): string {
+  return ctx.storageKey ?? ctx.key;
 }
 
 /** The bucket name clients use for a route: its path prefix without the leading slash. */
@@ -85,7 +91,7 @@ export class UploadService {
         length === undefined || length > upload.multipart_threshold
           ? uploadInParts(
               storage,
-              ctx.key,
+              storageKey(ctx),
               attributes,
               source,
               length,
@@ -99,7 +105,7 @@ export class UploadService {
               this.logger,
             )
           : storage.putObject({
-              key: ctx.key,
+              key: storageKey(ctx),
               body: source,
               contentLength: length,
               attributes,
@@ -130,7 +136,7 @@ export class UploadService {
     }
     const backendId = await this.storage
       .get(ctx.route.name)
-      .createMultipart({ key: ctx.key, attributes, checksumAlgorithm });
+      .createMultipart({ key: storageKey(ctx), attributes, checksumAlgorithm });
     const uploadId = this.uploadIds.bind(this.binding(ctx), backendId);
     return {
       headers:
@@ -157,10 +163,12 @@ export class UploadService {
     const length = plan.length;
     if (length === undefined) throw new S3Error('MissingContentLength');
     if (length > MAX_PART_BYTES) throw new S3Error('EntityTooLarge');
+    const max = ctx.route.upload.max_object_size;
+    if (max !== undefined && length > max) throw tooLargeForRoute(max);
     const storage = this.storage.get(ctx.route.name);
     const result = await this.transfer(body, plan, clientSignal, (source, signal) =>
       storage.uploadPart({
-        key: ctx.key,
+        key: storageKey(ctx),
         uploadId: backendId,
         partNumber,
         body: source,
@@ -182,9 +190,11 @@ export class UploadService {
   async completeMultipartUpload(ctx: S3RequestContext, body: Readable): Promise<OperationResult> {
     const backendId = this.backendId(ctx);
     const parts = parseCompleteMultipartUpload(await readSmallBody(body, MAX_COMPLETE_BODY_BYTES));
-    const result = await this.storage
-      .get(ctx.route.name)
-      .complete({ key: ctx.key, uploadId: backendId, parts });
+    const storage = this.storage.get(ctx.route.name);
+    const max = ctx.route.upload.max_object_size;
+    if (max !== undefined)
+      await this.checkAssembledSize(storage, storageKey(ctx), backendId, parts, max);
+    const result = await storage.complete({ key: storageKey(ctx), uploadId: backendId, parts });
     const { ETag, ...rest } = responseHeaders(result);
     return {
       headers: rest,
@@ -200,7 +210,7 @@ export class UploadService {
   /** AbortMultipartUpload: discards the upload and its parts; 204 as S3 answers. */
   async abortMultipartUpload(ctx: S3RequestContext): Promise<OperationResult> {
     const backendId = this.backendId(ctx);
-    await this.storage.get(ctx.route.name).abort(ctx.key, backendId);
+    await this.storage.get(ctx.route.name).abort(storageKey(ctx), backendId);
     return { status: 204, headers: {} };
   }
 
@@ -216,7 +226,7 @@ export class UploadService {
       MAX_PART_NUMBER,
     );
     const page = await this.storage.get(ctx.route.name).listParts({
-      key: ctx.key,
+      key: storageKey(ctx),
       uploadId: backendId,
       maxParts,
       partNumberMarker: marker,
@@ -234,6 +244,31 @@ export class UploadService {
         parts: page.parts,
       }),
     };
+  }
+
+  /** Refuses a Complete whose listed parts add up to more than the route allows. */
+  private async checkAssembledSize(
+    storage: Storage,
+    key: string,
+    uploadId: string,
+    parts: ReadonlyArray<{ partNumber: number }>,
+    max: number,
+  ): Promise<void> {
+    const wanted = new Set(parts.map((p) => p.partNumber));
+    let total = 0;
+    let marker = 0;
+    for (;;) {
+      const page = await storage.listParts({
+        key,
+        uploadId,
+        maxParts: 1000,
+        partNumberMarker: marker,
+      });
+      for (const part of page.parts) if (wanted.has(part.partNumber)) total += part.size;
+      if (total > max) throw tooLargeForRoute(max);
+      if (!page.isTruncated || page.nextPartNumberMarker === undefined) return;
+      marker = page.nextPartNumberMarker;
+    }
   }
 
   private binding(ctx: S3RequestContext) {
