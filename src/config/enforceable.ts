@@ -1,8 +1,6 @@
 /**
- * Start-up checks the schema cannot make. A route that asks for authorization is refused outright
- * rather than served open, because this build cannot enforce it yet: a gateway that silently
- * ignored `authz.enabled: true` would hand the bucket to anyone. A JWT route's key file must be
- * readable and fit its algorithms, so a bad key stops start-up instead of refusing every token.
+ * Start-up checks the schema cannot make. A JWT route's key file must be readable and fit its
+ * algorithms, so a bad key stops start-up instead of refusing every token.
  */
 import { jwtKeyProblems } from '../auth/jwt/jwt-keys';
 import { ConfigError } from './config-error';
@@ -16,11 +14,6 @@ export function assertEnforceable(config: AppConfig, source?: string): void {
       for (const { field, message } of jwtKeyProblems(route.auth.jwt)) {
         problems.push(`buckets[${index}].auth.jwt.${field}: ${message}`);
       }
-    }
-    if (route.authz.enabled) {
-      problems.push(
-        `buckets[${index}].authz.enabled: authorization is not part of this build yet; refusing to serve the route open`,
-      );
     }
   });
   if (problems.length > 0) throw new ConfigError(source, problems);

@@ -55,6 +55,8 @@ export function mapBackendError(err: unknown): S3Error {
     }
   }
   if (status !== undefined && status >= 400 && status < 500) {
+    // Multipart calls on an upload the backend no longer knows: Ceph says NoSuchKey.
+    if (code === 'NoSuchKey') return new S3Error('NoSuchUpload', undefined, { cause: err });
     if (isS3ErrorCode(code) && CLIENT_CODES.has(code)) {
       return new S3Error(code, e.message, { cause: err });
     }

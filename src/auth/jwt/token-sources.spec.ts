@@ -30,9 +30,11 @@ describe('tokenFrom', () => {
   it('reads a query parameter by its exact, decoded name', () => {
     const source: TokenSource = { type: 'query', name: 'access token' };
     expect(tokenFrom(req({}, '/b/k?x=1&access%20token=a.b.c'), source)).toBe('a.b.c');
-    expect(tokenFrom(req({}, '/b/k?access+token=a.b.c&access%20token=d.e.f'), source)).toBe(
+    expect(tokenFrom(req({}, '/b/k?access%20token=a.b.c&access%20token=d.e.f'), source)).toBe(
       'a.b.c',
     );
+    // Names are read as the operation classifier reads them (parseQuery): '+' stays a plus.
+    expect(tokenFrom(req({}, '/b/k?access+token=a.b.c'), source)).toBeUndefined();
     expect(tokenFrom(req({}, '/b/k?Access%20Token=a.b.c'), source)).toBeUndefined();
     expect(tokenFrom(req({}, '/b/k?access%20token='), source)).toBeUndefined();
     expect(tokenFrom(req({}, '/b/k?access%20token=%E0%A4%A'), source)).toBeUndefined();
