@@ -227,6 +227,12 @@ keyring = /dev/null
 admin socket = $RGW_DIR/run/\$name.asok
 pid file = $RGW_DIR/run/\$name.pid
 rgw enable usage log = false
+# RGW frees the data of deleted or overwritten objects (and aborted multipart parts) through its
+# garbage collector, by default two hours later. A test run uploads gigabytes; with memstore that
+# fills the OSD (it then reports "full" and every write hangs). Collect garbage within seconds.
+rgw gc obj min wait = 5
+rgw gc processor period = 10
+rgw gc processor max time = 10
 EOF
 
 # ---- monitor ----------------------------------------------------------------------------------

@@ -47,7 +47,7 @@ export async function createApp(
   logger: LoggerService | false = createLogger(config),
   options: AppOptions = {},
 ): Promise<NestExpressApplication> {
-  assertEnforceable(config);
+  assertEnforceable(config, undefined, Object.keys(options.authzProviders ?? {}));
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config, options), {
     bodyParser: false,
     logger,

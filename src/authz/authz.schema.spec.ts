@@ -36,7 +36,7 @@ describe('authzSchema', () => {
     const authz = authzSchema.parse({
       enabled: true,
       provider: 'openfga',
-      openfga: { url: 'http://fga:8080', store_id: 'store' },
+      openfga: { url: 'http://fga:8080', store_id: '01JAHWTRB2X3Y4Z5A6B7C8D9EF' },
     });
     expect(authz.openfga).toMatchObject({ relation: 'editor', user_claim: 'sub' });
   });

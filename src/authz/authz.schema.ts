@@ -27,12 +27,19 @@ export const opaSchema = z
   })
   .strict();
 
+const ULID = /^[0-9A-HJKMNP-TV-Z]{26}$/;
+
 /** Schema of `authz.openfga`: a check of `user:<claim>` `<relation>` `file:<bucket>/<key>`. */
 export const openFgaSchema = z
   .object({
     url: httpUrl(),
-    store_id: nonEmptyString(),
-    model_id: nonEmptyString().optional(),
+    store_id: z
+      .string()
+      .regex(ULID, { error: 'must be an OpenFGA store id (a 26-character ULID)' }),
+    model_id: z
+      .string()
+      .regex(ULID, { error: 'must be an OpenFGA authorization model id (a 26-character ULID)' })
+      .optional(),
     api_token: nonEmptyString().optional(),
     relation: nonEmptyString().default('editor'),
     user_claim: nonEmptyString().default('sub'),

@@ -1,5 +1,5 @@
 /**
- * Start-up checks the schema cannot make. A JWT route's key file must be readable and fit its
+ * Start-up checks the schema cannot make. A route's authz provider must be built in or registered. A JWT route's key file must be readable and fit its
  * algorithms, so a bad key stops start-up instead of refusing every token.
  */
 import { jwtKeyProblems } from '../auth/jwt/jwt-keys';
@@ -7,9 +7,20 @@ import { ConfigError } from './config-error';
 import type { AppConfig } from './config.schema';
 
 /** Throws a ConfigError naming every route that cannot be served as configured. */
-export function assertEnforceable(config: AppConfig, source?: string): void {
+export function assertEnforceable(
+  config: AppConfig,
+  source?: string,
+  customAuthzProviders: readonly string[] = [],
+): void {
   const problems: string[] = [];
+  const known = ['opa', 'openfga', ...customAuthzProviders];
   config.buckets.forEach((route, index) => {
+    const provider = route.authz.provider;
+    if (route.authz.enabled && provider !== undefined && !known.includes(provider)) {
+      problems.push(
+        `buckets[${index}].authz.provider: no provider named '${provider}' is registered (known: ${known.join(', ')})`,
+      );
+    }
     if (route.auth.enabled && route.auth.jwt !== undefined) {
       for (const { field, message } of jwtKeyProblems(route.auth.jwt)) {
         problems.push(`buckets[${index}].auth.jwt.${field}: ${message}`);

@@ -75,14 +75,14 @@ describe('config.example.yaml', () => {
       .replace(/enabled: false\n(\s+# Engine)/, 'enabled: true\n$1');
     const config = parseConfigText(uncommented, {
       MIZUCHI_CLIENT_SECRET_KEY: 'client-secret-key',
-      MIZUCHI_OPENFGA_STORE_ID: '01HSTORE',
+      MIZUCHI_OPENFGA_STORE_ID: '01JAHWTRB2X3Y4Z5A6B7C8D9EF',
     });
     const [route] = config.buckets;
     expect(route.auth.enabled).toBe(true);
     expect(route.auth.jwt?.token_sources).toHaveLength(3);
     expect(route.auth.sigv4?.credentials[0].subject).toBe('uploader');
     expect(route.authz).toMatchObject({ enabled: true, provider: 'opa' });
-    expect(route.authz.openfga?.store_id).toBe('01HSTORE');
+    expect(route.authz.openfga?.store_id).toBe('01JAHWTRB2X3Y4Z5A6B7C8D9EF');
     expect(route.upload.allowed_content_types).toEqual(['image/*', 'application/pdf']);
     expect(config.metrics.port).toBe(9090);
   });

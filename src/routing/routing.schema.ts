@@ -129,7 +129,15 @@ export const uploadSchema = z
       .array(contentTypePattern)
       .min(1, { error: 'must list at least one type (omit the key to allow any type)' })
       .optional(),
-    key_template: nonEmptyString().optional(),
+    key_template: nonEmptyString()
+      .refine(
+        (t) => (t.match(/\{[^}]*\}/g) ?? []).every((p) => ['{sub}', '{key}', '{date}'].includes(p)),
+        {
+          error: 'placeholders must be {sub}, {key} or {date}',
+        },
+      )
+      .refine((t) => t.includes('{key}'), { error: 'must contain {key}' })
+      .optional(),
     forwarded_headers: z.array(forwardableHeader).default([]),
     force_acl: z
       .enum(CANNED_ACLS, { error: `must be a canned ACL: ${CANNED_ACLS.join(', ')}` })

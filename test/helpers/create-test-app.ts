@@ -6,6 +6,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { AppOptions } from '../../src/app.module';
 import { createApp } from '../../src/app.setup';
 import type { AppConfig } from '../../src/config/config.schema';
 import { parseConfig } from '../../src/config/load-config';
@@ -48,8 +49,14 @@ export function filesystemRoute(prefix: string, root = mkdtempSync(join(tmpdir()
   };
 }
 
-/** Validates `raw` like a config file and starts the gateway with it. */
-export async function createTestApp(raw: Record<string, unknown>): Promise<TestApp> {
+/**
+ * Validates `raw` like a config file and starts the gateway with it; `options` are the app's
+ * extension points (custom authz providers), passed to createApp as an embedding app would.
+ */
+export async function createTestApp(
+  raw: Record<string, unknown>,
+  options: AppOptions = {},
+): Promise<TestApp> {
   const config = parseConfig(
     {
       ...raw,
@@ -61,7 +68,7 @@ export async function createTestApp(raw: Record<string, unknown>): Promise<TestA
     },
     {},
   );
-  const app = await createApp(config);
+  const app = await createApp(config, undefined, options);
   await app.listen(0, '127.0.0.1');
   const address = app.getHttpServer().address() as { port: number };
   return {

@@ -5,23 +5,52 @@
  * folder or the bucket then covers every key below it.
  * @see https://openfga.dev/api/service#/Relationship%20Queries/Check
  */
+import { createHash } from 'node:crypto';
 import { Injectable, type OnApplicationShutdown } from '@nestjs/common';
-import { CredentialsMethod, OpenFgaClient, type TupleKey } from '@openfga/sdk';
+import {
+  CredentialsMethod,
+  FgaApiValidationError,
+  OpenFgaClient,
+  type TupleKey,
+} from '@openfga/sdk';
 import type { RouteConfig } from '../../config/config.schema';
 import type { OpenFgaConfig } from '../authz.schema';
 import { AuthzProvider, type AuthzDecision, type AuthzInput } from '../authz-provider';
 
+/** OpenFGA's limits on an object id and on the contextual tuples of one check. */
+export const MAX_FGA_ID_LENGTH = 256;
+export const MAX_CONTEXTUAL_TUPLES = 100;
+
+/**
+ * Escapes what OpenFGA refuses in an id (whitespace, `:`, `#`) and `%` itself, so every S3 key
+ * has exactly one id. Grants on folders must be written the same way (`docs/AUTHZ.md`).
+ */
+export function fgaId(text: string): string {
+  return text.replace(/[%:#\s]/gu, (c) => encodeURIComponent(c).replace(/[!'()*]/g, ''));
+}
+
+/**
+ * An object id within OpenFGA's length limit: a longer one becomes `sha256~<hex>` of itself. Its
+ * parent tuples still chain it to its folders and bucket, so grants there keep covering it.
+ */
+export function boundedId(id: string): string {
+  return id.length <= MAX_FGA_ID_LENGTH
+    ? id
+    : `sha256~${createHash('sha256').update(id).digest('hex')}`;
+}
+
 /** The contextual tuples that place `file:<bucket>/<key>` under its folders and bucket. */
 export function parentTuples(bucket: string, key: string): TupleKey[] {
-  const segments = key.split('/');
+  const segments = fgaId(key).split('/');
+  const b = fgaId(bucket);
   const tuples: TupleKey[] = [];
-  let child = `file:${bucket}/${key}`;
+  let child = `file:${boundedId(`${b}/${segments.join('/')}`)}`;
   for (let depth = segments.length - 1; depth >= 1; depth--) {
-    const folder = `folder:${bucket}/${segments.slice(0, depth).join('/')}/`;
+    const folder = `folder:${boundedId(`${b}/${segments.slice(0, depth).join('/')}/`)}`;
     tuples.push({ user: folder, relation: 'parent', object: child });
     child = folder;
   }
-  tuples.push({ user: `bucket:${bucket}`, relation: 'parent', object: child });
+  tuples.push({ user: `bucket:${b}`, relation: 'parent', object: child });
   return tuples;
 }
 
@@ -29,7 +58,7 @@ export function parentTuples(bucket: string, key: string): TupleKey[] {
 export function fgaUser(input: AuthzInput, userClaim: string): string {
   const claim = input.claims[userClaim];
   const id = typeof claim === 'string' || typeof claim === 'number' ? String(claim) : input.subject;
-  return `user:${id}`;
+  return `user:${fgaId(id)}`;
 }
 
 /** Asks an OpenFGA server; one client per distinct server settings. */
@@ -40,12 +69,33 @@ export class OpenFgaProvider extends AuthzProvider implements OnApplicationShutd
   async decide(input: AuthzInput, route: RouteConfig): Promise<AuthzDecision> {
     const cfg = route.authz.openfga;
     if (cfg === undefined) throw new Error(`route ${route.name} has no authz.openfga settings`);
-    const response = await this.client(cfg).check({
-      user: fgaUser(input, cfg.user_claim),
-      relation: cfg.relation,
-      object: `file:${input.bucket}/${input.key}`,
-      contextualTuples: parentTuples(input.bucket, input.key),
-    });
+    const object = `file:${boundedId(`${fgaId(input.bucket)}/${fgaId(input.key)}`)}`;
+    const user = fgaUser(input, cfg.user_claim);
+    const tuples = parentTuples(input.bucket, input.key);
+    // Ids OpenFGA would refuse are a denial, never an engine failure that fail_mode open lets by.
+    if (
+      object.length - 'file:'.length > MAX_FGA_ID_LENGTH ||
+      user.length - 'user:'.length > MAX_FGA_ID_LENGTH
+    ) {
+      return { allow: false, reason: 'the key or user is too long for an OpenFGA id' };
+    }
+    if (tuples.length > MAX_CONTEXTUAL_TUPLES) {
+      return { allow: false, reason: 'the key is nested too deeply for an OpenFGA check' };
+    }
+    let response: Awaited<ReturnType<OpenFgaClient['check']>>;
+    try {
+      response = await this.client(cfg).check({
+        user,
+        relation: cfg.relation,
+        object,
+        contextualTuples: tuples,
+      });
+    } catch (err) {
+      if (err instanceof FgaApiValidationError) {
+        return { allow: false, reason: 'OpenFGA refused the check as invalid' };
+      }
+      throw err;
+    }
     return {
       allow: response.allowed === true,
       reason: response.allowed === true ? undefined : `no ${cfg.relation} relation`,
