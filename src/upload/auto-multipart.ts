@@ -158,14 +158,29 @@ export async function uploadInParts(
 ): Promise<StoredObjectHeaders> {
   const partSize = choosePartSize(options.partSize, length);
   const reader = new PartReader(body[Symbol.asyncIterator]() as AsyncIterator<Buffer>);
-  await options.buffers.acquire(partSize, signal);
-  let first: Buffer[];
-  try {
-    first = await reader.read(partSize);
-  } catch (err) {
+  // A part holds its slot from the moment it starts filling until it is stored, so at most
+  // concurrent_parts parts of this upload are ever in memory, the one being read included.
+  const slots = new Budget(options.concurrentParts);
+  const releasePart = () => {
     options.buffers.release(partSize);
-    throw err;
-  }
+    slots.release(1);
+  };
+  const readPart = async (abort: AbortSignal): Promise<Buffer[]> => {
+    await slots.acquire(1, abort);
+    try {
+      await options.buffers.acquire(partSize, abort);
+    } catch (err) {
+      slots.release(1);
+      throw err;
+    }
+    try {
+      return await reader.read(partSize);
+    } catch (err) {
+      releasePart();
+      throw err;
+    }
+  };
+  const first = await readPart(signal);
   if (reader.ended && length === undefined) {
     // A chunked body that fits in one part needs no multipart upload at all.
     try {
@@ -178,7 +193,7 @@ export async function uploadInParts(
         signal,
       });
     } finally {
-      options.buffers.release(partSize);
+      releasePart();
     }
   }
 
@@ -190,13 +205,12 @@ export async function uploadInParts(
       attributes: { ...attributes, contentMd5: undefined, checksum: undefined },
     })
     .catch((err: unknown) => {
-      options.buffers.release(partSize);
+      releasePart();
       throw err;
     });
   const local = new AbortController();
   const onOuterAbort = () => local.abort(signal.reason);
   signal.addEventListener('abort', onOuterAbort, { once: true });
-  const slots = new Budget(options.concurrentParts);
   const etags: Array<{ partNumber: number; etag: string }> = [];
   const running = new Set<Promise<void>>();
   let failure: unknown;
@@ -230,8 +244,7 @@ export async function uploadInParts(
     } catch (err) {
       fail(err);
     } finally {
-      options.buffers.release(partSize);
-      slots.release(1);
+      releasePart();
     }
   };
 
@@ -239,32 +252,20 @@ export async function uploadInParts(
     let partNumber = 0;
     let chunks: Buffer[] | undefined = first;
     for (;;) {
-      if (chunks === undefined) {
-        await options.buffers.acquire(partSize, local.signal);
-        try {
-          chunks = await reader.read(partSize);
-        } catch (err) {
-          options.buffers.release(partSize);
-          throw err;
-        }
-      }
+      chunks ??= await readPart(local.signal);
       const size = chunks.reduce((sum, c) => sum + c.length, 0);
       if (size === 0 && partNumber > 0) {
-        options.buffers.release(partSize);
+        releasePart();
         break;
       }
       partNumber += 1;
       if (partNumber > MAX_PARTS) {
-        options.buffers.release(partSize);
+        releasePart();
         throw new S3Error(
           'EntityTooLarge',
           `The body needs more than ${MAX_PARTS} parts of ${partSize} bytes.`,
         );
       }
-      await slots.acquire(1, local.signal).catch((err: unknown) => {
-        options.buffers.release(partSize);
-        throw err;
-      });
       const task = sendPart(partNumber, chunks, size);
       running.add(task);
       void task.finally(() => running.delete(task));
