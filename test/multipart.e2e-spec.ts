@@ -240,10 +240,10 @@ describe.each(BACKENDS)('client-driven multipart on the raw wire into $name', ({
     expect(await view().stored(key)).toBeUndefined();
   });
 
-  it('answers 404 NoSuchUpload to UploadPart, ListParts and Abort of an upload already aborted', async () => {
+  it('answers 404 NoSuchUpload to UploadPart, ListParts, Complete and Abort of an upload already aborted', async () => {
     const key = 'raw/aborted-then-used.bin';
     const { id } = await createUpload(prefix, key);
-    await storePart(prefix, key, id, 1, randomBytes(KiB));
+    const etag = await storePart(prefix, key, id, 1, randomBytes(KiB));
     expect((await abort(prefix, key, id)).status).toBe(204);
 
     // The id is still authentic, but the backend no longer knows the upload: S3 says NoSuchUpload
@@ -251,6 +251,12 @@ describe.each(BACKENDS)('client-driven multipart on the raw wire into $name', ({
     const outcomes = {
       UploadPart: await uploadPart(prefix, key, id, 2, randomBytes(KiB)),
       ListParts: await listParts(prefix, key, id),
+      CompleteMultipartUpload: await complete(
+        prefix,
+        key,
+        id,
+        completeXml([{ partNumber: 1, etag }]),
+      ),
       AbortMultipartUpload: await abort(prefix, key, id),
     };
     expect(
@@ -263,6 +269,7 @@ describe.each(BACKENDS)('client-driven multipart on the raw wire into $name', ({
     ).toEqual({
       UploadPart: '404 NoSuchUpload',
       ListParts: '404 NoSuchUpload',
+      CompleteMultipartUpload: '404 NoSuchUpload',
       AbortMultipartUpload: '404 NoSuchUpload',
     });
     expect(await view().pendingUploads()).toEqual([]);

@@ -13,6 +13,7 @@ import {
   type PutObjectCommandInput,
 } from '@aws-sdk/client-s3';
 import {
+  S3Error,
   normalizeEtag,
   type ChecksumAlgorithmName,
   type ObjectAttributes,
@@ -192,7 +193,23 @@ export class S3Storage extends Storage {
           MultipartUpload: { Parts: parts },
         }),
       ),
-    );
+    ).catch(async (err: unknown) => {
+      // Ceph 16 answers Complete on an aborted upload with a 500 ("completion already in
+      // progress"); if the upload is gone, the client's answer is NoSuchUpload.
+      if (err instanceof S3Error && err.status >= 500) {
+        const gone = await this.listParts({
+          key: input.key,
+          uploadId: input.uploadId,
+          maxParts: 1,
+          partNumberMarker: 0,
+        }).then(
+          () => false,
+          (listErr: unknown) => listErr instanceof S3Error && listErr.code === 'NoSuchUpload',
+        );
+        if (gone) throw new S3Error('NoSuchUpload', undefined, { cause: err });
+      }
+      throw err;
+    });
     return {
       etag: out.ETag !== undefined && out.ETag !== '' ? out.ETag : multipartEtag(input.parts),
       versionId: out.VersionId,
