@@ -4,6 +4,8 @@ import { APP_FILTER } from '@nestjs/core';
 import { S3ExceptionFilter } from './common/s3-exception.filter';
 import { ConfigModule } from './config/config.module';
 import type { AppConfig } from './config/config.schema';
+import { AuthModule } from './auth/auth.module';
+import type { Authenticator } from './auth/authenticator';
 import type { AuthzProvider } from './authz/authz-provider';
 import { AuthzModule } from './authz/authz.module';
 import { HealthModule } from './health/health.module';
@@ -14,6 +16,8 @@ import { UploadModule } from './upload/upload.module';
 export interface AppOptions {
   /** Custom authorization providers by name (selected with `authz.provider: <name>`). */
   authzProviders?: Record<string, Type<AuthzProvider>>;
+  /** Custom authenticators by name (selected with `auth.custom: <name>`). */
+  authenticators?: Record<string, Type<Authenticator>>;
 }
 
 @Module({})
@@ -26,6 +30,7 @@ export class AppModule {
       imports: [
         ConfigModule.forRoot(config),
         StorageModule,
+        AuthModule.register({ authenticators: options.authenticators }),
         AuthzModule.register({ providers: options.authzProviders }),
         HealthModule,
         UploadModule,

@@ -47,7 +47,12 @@ export async function createApp(
   logger: LoggerService | false = createLogger(config),
   options: AppOptions = {},
 ): Promise<NestExpressApplication> {
-  assertEnforceable(config, undefined, Object.keys(options.authzProviders ?? {}));
+  assertEnforceable(
+    config,
+    undefined,
+    Object.keys(options.authzProviders ?? {}),
+    Object.keys(options.authenticators ?? {}),
+  );
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config, options), {
     bodyParser: false,
     logger,

@@ -15,13 +15,14 @@ function problems(
 
 describe('authSchema', () => {
   it('defaults to an anonymous route', () => {
-    expect(authSchema.parse({})).toEqual({ enabled: false });
+    expect(authSchema.parse({})).toEqual({ enabled: false, options: {} });
   });
 
-  it('needs jwt or sigv4 when enabled', () => {
+  it('needs jwt, sigv4 or a custom authenticator when enabled', () => {
     expect(problems(authSchema, { enabled: true })).toEqual([
-      ': auth is enabled but neither jwt nor sigv4 is configured',
+      ': auth is enabled but none of jwt, sigv4 or custom is configured',
     ]);
+    expect(problems(authSchema, { enabled: true, custom: 'api-key' })).toEqual([]);
   });
 
   it('still validates settings that are present while disabled', () => {

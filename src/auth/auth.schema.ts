@@ -182,13 +182,24 @@ export const authSchema = z
     enabled: bool().default(false),
     jwt: jwtSchema.optional(),
     sigv4: sigv4Schema.optional(),
+    custom: z
+      .string()
+      .trim()
+      .regex(/^[A-Za-z0-9_.-]+$/, { error: 'must be the name of a registered authenticator' })
+      .optional(),
+    options: z.record(z.string(), z.unknown()).default({}),
   })
   .strict()
   .superRefine((auth, ctx) => {
-    if (auth.enabled === true && !isRecord(auth.jwt) && !isRecord(auth.sigv4)) {
+    if (
+      auth.enabled === true &&
+      !isRecord(auth.jwt) &&
+      !isRecord(auth.sigv4) &&
+      auth.custom === undefined
+    ) {
       ctx.addIssue({
         code: 'custom',
-        message: 'auth is enabled but neither jwt nor sigv4 is configured',
+        message: 'auth is enabled but none of jwt, sigv4 or custom is configured',
       });
     }
   }, evenWithErrors);

@@ -1,13 +1,14 @@
 /**
  * Authenticates every S3 request of a route that enables `auth`, after routing and before
  * authorization. It picks the method per request: a SigV4 Authorization header or presigned
- * query selects SigV4 (when the route issues keys), anything else goes to JWT (when the route
- * accepts tokens). Routes without auth stay anonymous.
+ * query selects SigV4 (when the route issues keys); anything else goes to the route's custom
+ * authenticator if it names one, else to JWT. Routes without auth stay anonymous.
  */
 import { type CanActivate, type ExecutionContext, Inject, Injectable } from '@nestjs/common';
 import { S3Error } from '@mizuchi/s3-protocol';
 import { hasSigV4, type SigV4Request } from '@mizuchi/sigv4';
 import type { GatewayRequest, S3RequestContext } from '../common/request-context';
+import { AUTHENTICATORS, type Authenticator } from './authenticator';
 import { JwtAuthService } from './jwt/jwt-auth.service';
 import { ReplayStores } from './replay-store';
 import { SigV4AuthService } from './sigv4-auth.service';
@@ -19,6 +20,7 @@ export class AuthenticateGuard implements CanActivate {
     @Inject(SigV4AuthService) private readonly sigv4: SigV4AuthService,
     @Inject(JwtAuthService) private readonly jwt: JwtAuthService,
     @Inject(ReplayStores) private readonly replays: ReplayStores,
+    @Inject(AUTHENTICATORS) private readonly authenticators: Map<string, Authenticator>,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
@@ -30,6 +32,20 @@ export class AuthenticateGuard implements CanActivate {
     const wire = toSigV4Request(req);
     if (auth.sigv4 !== undefined && hasSigV4(wire)) {
       await this.authenticateSigV4(s3, wire, auth.sigv4);
+      return true;
+    }
+    if (auth.custom !== undefined) {
+      const authenticator = this.authenticators.get(auth.custom);
+      if (authenticator === undefined) throw new Error(`no authenticator named ${auth.custom}`);
+      s3.principal = await authenticator.authenticate(
+        {
+          method: req.method,
+          url: req.originalUrl,
+          headers: req.headers,
+          clientIp: req.socket.remoteAddress,
+        },
+        s3.route,
+      );
       return true;
     }
     if (auth.jwt !== undefined) {

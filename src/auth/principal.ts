@@ -1,7 +1,7 @@
 /** Who made a request, as authentication established it; read by authz, metrics and tracing. */
 
 /** How a principal was authenticated. */
-export type AuthMethod = 'jwt' | 'sigv4' | 'anonymous';
+export type AuthMethod = 'jwt' | 'sigv4' | 'custom' | 'anonymous';
 
 /** The authenticated caller of one request. */
 export interface Principal {

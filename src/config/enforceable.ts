@@ -11,10 +11,18 @@ export function assertEnforceable(
   config: AppConfig,
   source?: string,
   customAuthzProviders: readonly string[] = [],
+  customAuthenticators: readonly string[] = [],
 ): void {
   const problems: string[] = [];
   const known = ['opa', 'openfga', ...customAuthzProviders];
   config.buckets.forEach((route, index) => {
+    const custom = route.auth.custom;
+    if (route.auth.enabled && custom !== undefined && !customAuthenticators.includes(custom)) {
+      problems.push(
+        `buckets[${index}].auth.custom: no authenticator named '${custom}' is registered` +
+          (customAuthenticators.length > 0 ? ` (known: ${customAuthenticators.join(', ')})` : ''),
+      );
+    }
     const provider = route.authz.provider;
     if (route.authz.enabled && provider !== undefined && !known.includes(provider)) {
       problems.push(

@@ -336,7 +336,7 @@ describe('loadConfigFile', () => {
     );
     const config = loadConfigFile(file, {});
     expect(config.server.address).toBe('0.0.0.0:8080');
-    expect(config.buckets[0].auth).toEqual({ enabled: false });
+    expect(config.buckets[0].auth).toEqual({ enabled: false, options: {} });
   });
 
   it('names the file when it cannot be read', () => {

@@ -56,7 +56,7 @@ describe('routeSchema', () => {
       concurrent_parts: 4,
       forwarded_headers: [],
     });
-    expect(parsed.auth).toEqual({ enabled: false });
+    expect(parsed.auth).toEqual({ enabled: false, options: {} });
     expect(parsed.authz).toEqual({ enabled: false, fail_mode: 'closed', options: {} });
     expect(parsed.cors).toBeUndefined();
   });

@@ -3,7 +3,6 @@
  * rule; routing, auth and storage are injected, never re-implemented here.
  */
 import { Module } from '@nestjs/common';
-import { AuthModule } from '../auth/auth.module';
 import { RoutingModule } from '../routing/routing.module';
 import { InFlightUploads } from './in-flight-uploads';
 import { JanitorService } from './janitor.service';
@@ -13,7 +12,7 @@ import { UploadPolicyGuard } from './upload-policy';
 import { UploadService } from './upload.service';
 
 @Module({
-  imports: [RoutingModule, AuthModule],
+  imports: [RoutingModule],
   controllers: [ObjectController],
   providers: [
     UploadService,
