@@ -9,6 +9,7 @@ import type { Authenticator } from './auth/authenticator';
 import type { AuthzProvider } from './authz/authz-provider';
 import { AuthzModule } from './authz/authz.module';
 import { HealthModule } from './health/health.module';
+import { MetricsModule } from './observability/metrics.module';
 import { StorageModule } from './storage/storage.module';
 import { UploadModule } from './upload/upload.module';
 
@@ -26,13 +27,14 @@ export class AppModule {
   static forRoot(config: AppConfig, options: AppOptions = {}): DynamicModule {
     return {
       module: AppModule,
-      // HealthModule comes before UploadModule so /health/* wins over the S3 catch-all route.
+      // Health and metrics come before UploadModule so their paths win over the S3 catch-all route.
       imports: [
         ConfigModule.forRoot(config),
         StorageModule,
         AuthModule.register({ authenticators: options.authenticators }),
         AuthzModule.register({ providers: options.authzProviders }),
         HealthModule,
+        ...MetricsModule.register(config),
         UploadModule,
       ],
       providers: [{ provide: APP_FILTER, useClass: S3ExceptionFilter }],

@@ -7,6 +7,7 @@ import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { AppModule, type AppOptions } from './app.module';
 import { requestIdMiddleware } from './common/request-id.middleware';
+import { requestMetrics } from './observability/request-metrics.middleware';
 import type { AppConfig } from './config/config.schema';
 import { assertEnforceable } from './config/enforceable';
 
@@ -33,6 +34,7 @@ export function configureApp(app: NestExpressApplication, config: AppConfig): vo
   // The gateway sets S3 ETags itself; Express must not invent weak ones for error bodies.
   app.disable('etag');
   app.use(requestIdMiddleware);
+  app.use(requestMetrics(['/health', config.metrics.path]));
   const server = app.getHttpServer();
   // Large uploads legitimately take longer than Node's 5-minute whole-request default; an idle
   // timeout is what catches stalled clients instead.

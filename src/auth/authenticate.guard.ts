@@ -8,6 +8,7 @@ import { type CanActivate, type ExecutionContext, Inject, Injectable } from '@ne
 import { S3Error } from '@mizuchi/s3-protocol';
 import { hasSigV4, type SigV4Request } from '@mizuchi/sigv4';
 import type { GatewayRequest, S3RequestContext } from '../common/request-context';
+import { metrics } from '../observability/metrics';
 import { AUTHENTICATORS, type Authenticator } from './authenticator';
 import { JwtAuthService } from './jwt/jwt-auth.service';
 import { ReplayStores } from './replay-store';
@@ -29,6 +30,18 @@ export class AuthenticateGuard implements CanActivate {
     if (s3 === undefined) throw new Error('S3RequestGuard must run before AuthenticateGuard');
     const auth = s3.route.auth;
     if (!auth.enabled) return true;
+    try {
+      await this.authenticate(req, s3);
+    } catch (err) {
+      metrics().authAttempts.inc({ method: attemptedMethod(req, s3), result: 'failure' });
+      throw err;
+    }
+    metrics().authAttempts.inc({ method: s3.principal.method, result: 'success' });
+    return true;
+  }
+
+  private async authenticate(req: GatewayRequest, s3: S3RequestContext): Promise<boolean> {
+    const auth = s3.route.auth;
     const wire = toSigV4Request(req);
     if (auth.sigv4 !== undefined && hasSigV4(wire)) {
       await this.authenticateSigV4(s3, wire, auth.sigv4);
@@ -80,6 +93,14 @@ export class AuthenticateGuard implements CanActivate {
       s3.replay = { store, key, until };
     }
   }
+}
+
+/** The method a refused request tried, for the attempts metric. */
+function attemptedMethod(req: GatewayRequest, s3: S3RequestContext): string {
+  const auth = s3.route.auth;
+  if (auth.sigv4 !== undefined && hasSigV4(toSigV4Request(req))) return 'sigv4';
+  if (auth.custom !== undefined) return 'custom';
+  return auth.jwt !== undefined ? 'jwt' : 'none';
 }
 
 /** A replay store that cannot answer fails closed: a replay must never slip through. */

@@ -7,6 +7,7 @@ import { S3Error } from '@mizuchi/s3-protocol';
 import { APP_CONFIG } from '../config/config.module';
 import { ConfigError } from '../config/config-error';
 import type { AppConfig, RouteConfig } from '../config/config.schema';
+import { metrics } from '../observability/metrics';
 import type { AuthzDecision, AuthzInput, AuthzProvider } from './authz-provider';
 import { DecisionCache, decisionKey } from './decision-cache';
 
@@ -62,6 +63,10 @@ export class AuthzService implements OnModuleInit {
     const cached = cache.get(key);
     if (cached !== undefined) {
       this.counters.cacheHits += 1;
+      metrics().authzDecisions.inc({
+        provider: name,
+        decision: cached.allow ? 'cached_allow' : 'cached_deny',
+      });
       return this.count(cached);
     }
     let decision: AuthzDecision;
@@ -69,6 +74,7 @@ export class AuthzService implements OnModuleInit {
       decision = await provider.decide(input, route);
     } catch (err) {
       this.counters.failures += 1;
+      metrics().authzDecisions.inc({ provider: name, decision: 'error' });
       const why = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
       if (route.authz.fail_mode === 'open') {
         this.logger.warn(`route ${route.name}: ${name} failed (${why}); fail_mode open allows`);
@@ -85,6 +91,7 @@ export class AuthzService implements OnModuleInit {
       );
     }
     cache.set(key, decision);
+    metrics().authzDecisions.inc({ provider: name, decision: decision.allow ? 'allow' : 'deny' });
     return this.count(decision);
   }
 

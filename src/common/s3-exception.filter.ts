@@ -11,6 +11,7 @@ import {
 } from '@nestjs/common';
 import type { Response } from 'express';
 import { S3Error, renderErrorXml } from '@mizuchi/s3-protocol';
+import { metrics } from '../observability/metrics';
 import type { GatewayRequest } from './request-context';
 
 /** Converts anything thrown into an S3Error fit to show the client. */
@@ -55,6 +56,7 @@ export class S3ExceptionFilter implements ExceptionFilter {
     }
 
     const error = toS3Error(exception);
+    metrics().errors.inc({ code: error.code });
     if (error.status >= 500) {
       this.logger.error(
         `request ${req.requestId} ${req.method} ${req.path}: ${error.code}: ${describe(error.cause ?? exception)}`,

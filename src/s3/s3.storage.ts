@@ -32,6 +32,7 @@ import {
   type UploadPartInput,
   type UploadPartResult,
 } from '../storage/storage';
+import { metrics } from '../observability/metrics';
 import { mapBackendError } from './backend-errors';
 import { createS3Clients, type S3BackendConfig, type S3Clients } from './s3-client.factory';
 
@@ -98,7 +99,10 @@ export class S3Storage extends Storage {
   readonly description: string;
   private readonly clients: S3Clients;
 
-  constructor(private readonly cfg: S3BackendConfig) {
+  constructor(
+    private readonly cfg: S3BackendConfig,
+    private readonly routeName: string = cfg.bucket,
+  ) {
     super();
     this.description = `s3:${cfg.bucket}${cfg.endpoint !== undefined ? `@${cfg.endpoint}` : ''}`;
     this.clients = createS3Clients(cfg);
@@ -113,6 +117,7 @@ export class S3Storage extends Storage {
       ContentLength: input.contentLength,
     });
     const out = await this.call(
+      'PutObject',
       () => this.clients.data.send(command, { abortSignal: input.signal }),
       input.signal,
     );
@@ -138,7 +143,7 @@ export class S3Storage extends Storage {
       ...input.attributes,
       checksum: undefined,
     });
-    const out = await this.call(() =>
+    const out = await this.call('CreateMultipartUpload', () =>
       this.clients.control.send(
         new CreateMultipartUploadCommand({
           ...params,
@@ -167,6 +172,7 @@ export class S3Storage extends Storage {
         : {}),
     });
     const out = await this.call(
+      'UploadPart',
       () => this.clients.data.send(command, { abortSignal: input.signal }),
       input.signal,
     );
@@ -184,7 +190,7 @@ export class S3Storage extends Storage {
         ]),
       ),
     }));
-    const out = await this.call(() =>
+    const out = await this.call('CompleteMultipartUpload', () =>
       this.clients.control.send(
         new CompleteMultipartUploadCommand({
           Bucket: this.cfg.bucket,
@@ -220,7 +226,7 @@ export class S3Storage extends Storage {
   }
 
   async abort(key: string, uploadId: string): Promise<void> {
-    await this.call(() =>
+    await this.call('AbortMultipartUpload', () =>
       this.clients.control.send(
         new AbortMultipartUploadCommand({ Bucket: this.cfg.bucket, Key: key, UploadId: uploadId }),
       ),
@@ -228,7 +234,7 @@ export class S3Storage extends Storage {
   }
 
   async listParts(input: ListPartsInput): Promise<ListPartsResult> {
-    const out = await this.call(() =>
+    const out = await this.call('ListParts', () =>
       this.clients.control.send(
         new ListPartsCommand({
           Bucket: this.cfg.bucket,
@@ -257,7 +263,7 @@ export class S3Storage extends Storage {
     let keyMarker: string | undefined;
     let uploadIdMarker: string | undefined;
     for (;;) {
-      const out = await this.call(() =>
+      const out = await this.call('ListMultipartUploads', () =>
         this.clients.control.send(
           new ListMultipartUploadsCommand({
             Bucket: this.cfg.bucket,
@@ -290,10 +296,19 @@ export class S3Storage extends Storage {
   }
 
   /** Runs one SDK call, turning its failure into the client's S3Error (or the abort reason). */
-  private async call<T>(send: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+  private async call<T>(
+    operation: string,
+    send: () => Promise<T>,
+    signal?: AbortSignal,
+  ): Promise<T> {
+    const stop = metrics().backendDuration.startTimer({ bucket: this.routeName, operation });
     try {
-      return await send();
+      const out = await send();
+      stop({ status: '200' });
+      return out;
     } catch (err) {
+      const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      stop({ status: status !== undefined ? String(status) : 'network' });
       if (signal?.aborted === true) throw signal.reason ?? err;
       throw mapBackendError(err);
     }

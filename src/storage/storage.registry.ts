@@ -8,7 +8,7 @@ import type { Storage } from './storage';
 
 /** Creates the backend a route's config describes. */
 export function createStorage(route: RouteConfig): Storage {
-  if (route.s3 !== undefined) return new S3Storage(route.s3);
+  if (route.s3 !== undefined) return new S3Storage(route.s3, route.name);
   return new FilesystemStorage(route.filesystem.path);
 }
 

@@ -76,6 +76,8 @@ export interface AutoMultipartOptions {
   maxAttempts: number;
   /** The process-wide budget for part buffers. */
   buffers: Budget;
+  /** Called once per part stored, for progress metrics. */
+  onPartStored?: () => void;
 }
 
 /** Part size for a body: the configured one, grown so that the body fits in 10,000 parts. */
@@ -232,6 +234,7 @@ export async function uploadInParts(
             signal: local.signal,
           });
           etags.push({ partNumber, etag: result.etag });
+          options.onPartStored?.();
           logger?.debug(`auto-multipart ${key}: part ${partNumber} stored (${size} bytes)`);
           return;
         } catch (err) {

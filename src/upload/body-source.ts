@@ -7,13 +7,15 @@
 import type { Readable } from 'node:stream';
 import { Transform, type TransformCallback } from 'node:stream';
 import { S3Error } from '@mizuchi/s3-protocol';
+import { metrics } from '../observability/metrics';
 
 /**
  * Forwards exactly `expected` bytes (or, for a body of unknown length, at most `max`),
  * withholding the last chunk until the input ends cleanly.
  */
 export class BodyGate extends Transform {
-  private received = 0;
+  /** Bytes that came through so far. */
+  received = 0;
   private held: Buffer | undefined;
 
   constructor(
@@ -25,6 +27,7 @@ export class BodyGate extends Transform {
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
     this.received += chunk.length;
+    metrics().bytesInFlight.inc(chunk.length);
     if (this.expected !== undefined && this.received > this.expected) {
       done(new S3Error('InvalidRequest', 'The body is longer than its declared length.'));
       return;
@@ -42,6 +45,12 @@ export class BodyGate extends Transform {
     const previous = this.held;
     this.held = chunk;
     done(null, previous);
+  }
+
+  override _destroy(err: Error | null, done: (error: Error | null) => void): void {
+    // The upload is over, stored or not: its bytes are no longer in flight.
+    metrics().bytesInFlight.dec(this.received);
+    done(err);
   }
 
   override _flush(done: TransformCallback): void {

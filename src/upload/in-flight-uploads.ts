@@ -4,6 +4,7 @@
  */
 import { Injectable } from '@nestjs/common';
 import { S3Error } from '@mizuchi/s3-protocol';
+import { metrics } from '../observability/metrics';
 
 /** The live uploads of this process. */
 @Injectable()
@@ -26,9 +27,11 @@ export class InFlightUploads {
     if (clientSignal.aborted) onClientAbort();
     else clientSignal.addEventListener('abort', onClientAbort, { once: true });
     this.active.add(controller);
+    metrics().inFlight.inc();
     try {
       return await work(controller.signal);
     } finally {
+      metrics().inFlight.dec();
       clientSignal.removeEventListener('abort', onClientAbort);
       this.active.delete(controller);
       if (this.active.size === 0) this.notifyIdle();

@@ -22,6 +22,7 @@ import { UploadIdCodec } from '@mizuchi/upload-id';
 import type { S3RequestContext } from '../common/request-context';
 import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/config.schema';
+import { metrics } from '../observability/metrics';
 import { Budget, uploadInParts } from './auto-multipart';
 import type { Storage } from '../storage/storage';
 import { StorageRegistry } from '../storage/storage.registry';
@@ -84,6 +85,7 @@ export class UploadService {
     const storage = this.storage.get(ctx.route.name);
     const length = plan.length;
     const result = await this.transfer(
+      ctx,
       body,
       plan,
       clientSignal,
@@ -101,6 +103,7 @@ export class UploadService {
                 concurrentParts: upload.concurrent_parts,
                 maxAttempts: 3,
                 buffers: this.partBuffers,
+                onPartStored: () => metrics().parts.inc({ bucket: ctx.route.name, source: 'auto' }),
               },
               this.logger,
             )
@@ -166,7 +169,7 @@ export class UploadService {
     const max = ctx.route.upload.max_object_size;
     if (max !== undefined && length > max) throw tooLargeForRoute(max);
     const storage = this.storage.get(ctx.route.name);
-    const result = await this.transfer(body, plan, clientSignal, (source, signal) =>
+    const result = await this.transfer(ctx, body, plan, clientSignal, (source, signal) =>
       storage.uploadPart({
         key: storageKey(ctx),
         uploadId: backendId,
@@ -178,6 +181,7 @@ export class UploadService {
         signal,
       }),
     );
+    metrics().parts.inc({ bucket: ctx.route.name, source: 'client' });
     return {
       headers: responseHeaders({
         etag: result.etag,
@@ -291,6 +295,7 @@ export class UploadService {
    * backend, shutdown) aborts the backend request before it can complete.
    */
   private async transfer<T>(
+    ctx: S3RequestContext,
     body: Readable,
     plan: PayloadPlan,
     clientSignal: AbortSignal,
@@ -308,6 +313,8 @@ export class UploadService {
         }
         const result = await send(plan.length === 0 ? Readable.from([]) : gate, transfer.signal);
         transfer.throwIfFailed();
+        metrics().uploadBytes.inc({ bucket: ctx.route.name }, gate.received);
+        metrics().zeroCopyBytes.inc({ mode: 'stream' }, gate.received);
         return result;
       } catch (err) {
         transfer.fail(err);
