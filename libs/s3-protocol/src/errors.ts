@@ -75,7 +75,7 @@ export const S3_ERRORS = {
   },
   NotImplemented: {
     status: 501,
-    message: 'A header that you provided implies functionality that is not implemented.',
+    message: 'A header that you provided asks for functionality this gateway does not provide.',
   },
   RequestTimeout: {
     status: 400,
