@@ -9,6 +9,7 @@ import { Readable } from 'node:stream';
 import { Logger } from '@nestjs/common';
 import { S3Error, type ObjectAttributes, type StoredObjectHeaders } from '@mizuchi/s3-protocol';
 import type { Storage } from '../storage/storage';
+import { partBuffersReleased } from './memory-hint';
 
 /** S3's limits on parts. */
 export const MAX_PARTS = 10_000;
@@ -248,6 +249,9 @@ export async function uploadInParts(
       fail(err);
     } finally {
       releasePart();
+      // The part's buffers are unreachable now; let V8 reclaim them before the next ones pile up.
+      chunks.length = 0;
+      partBuffersReleased();
     }
   };
 
