@@ -218,6 +218,8 @@ describe('a backend that is down', () => {
     expect(Object.keys(report.error ?? {})).toEqual(['route:down']);
     expect(report.error?.['route:down'].status).toBe('down');
     expect(report.details['route:healthy'].status).toBe('up');
+    // Unauthenticated probes never reveal where the backends are.
+    expect(res.text).not.toMatch(/127\.0\.0\.1|http:|s3:/);
   });
 
   it('still answers /health/live with 200', async () => {

@@ -19,9 +19,9 @@ export class BackendHealthIndicator {
     return [...this.storage.entries()].map(([name, storage]) => async () => {
       const session = this.indicators.check(`route:${name}`);
       const health = await storage.health(AbortSignal.timeout(BACKEND_PROBE_TIMEOUT_MS));
-      return health.up
-        ? session.up({ backend: storage.description })
-        : session.down({ backend: storage.description, reason: health.detail ?? 'unreachable' });
+      // The probes need no auth, so they name routes and error codes only, never backend
+      // endpoints, bucket names or paths.
+      return health.up ? session.up() : session.down({ reason: health.detail ?? 'unreachable' });
     });
   }
 }
