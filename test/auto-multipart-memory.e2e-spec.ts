@@ -4,12 +4,11 @@
  * route on the default upload settings, so its memory is measured alone; the body is generated
  * chunk by chunk, hashed while it is sent, and never held whole.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import {
-  cephSettings,
   closeDirectS3,
   createTestBucket,
   destroyTestBucket,
@@ -22,13 +21,10 @@ import {
   type GatewayProcess,
   memoryOf,
   PatternBody,
-  resetPeakRss,
-  SERVING_LINE,
-  startGateway,
+  startMeasuredGateway,
   streamPut,
 } from './helpers/gateway-process';
 import { BodyDigest, MiB } from './helpers/landing';
-import { freePort, isolatedAwsEnv } from './helpers/processes';
 
 const GiB = 1024 * MiB;
 /** The route's upload settings: the documented defaults (DESIGN.md §4), spelled out. */
@@ -68,46 +64,18 @@ describe('Gateway memory during a 1 GiB auto-multipart upload', () => {
   });
 
   it('keeps RSS growth within concurrent_parts × part_size + 64 MiB, and Ceph holds the right bytes', async () => {
-    const ceph = cephSettings();
-    const port = await freePort();
-    const config = join(dir, 'auto-multipart-memory.yaml');
-    writeFileSync(
-      config,
-      JSON.stringify({
-        server: { address: `127.0.0.1:${port}` },
-        buckets: [
-          {
-            name: 'memory',
-            path_prefix: '/mem',
-            s3: {
-              bucket,
-              endpoint: ceph.endpoint,
-              region: ceph.region,
-              access_key: ceph.accessKeyId,
-              secret_key: ceph.secretAccessKey,
-            },
-            upload: {
-              multipart_threshold: THRESHOLD,
-              part_size: PART_SIZE,
-              concurrent_parts: CONCURRENT_PARTS,
-            },
-          },
-        ],
-        logging: { level: 'info' },
-      }),
-    );
-    gateway = startGateway(['--config', config], { env: isolatedAwsEnv(), cwd: dir });
-    const [, url] = await gateway.waitForStdout(SERVING_LINE);
-
-    // Warm up: the first upload loads code paths and connection pools that any upload needs.
-    const warmUp = await streamPut(`${url}/mem/warm-up.bin`, new PatternBody(MiB));
-    expect(warmUp.status).toBe(200);
-    const peakReset = resetPeakRss(gateway.pid);
-    const baseline = memoryOf(gateway.pid).rss;
+    const measured = await startMeasuredGateway(dir, bucket, {
+      multipart_threshold: THRESHOLD,
+      part_size: PART_SIZE,
+      concurrent_parts: CONCURRENT_PARTS,
+    });
+    gateway = measured.gateway;
+    const running = measured.gateway;
+    const { url, baseline, peakReset } = measured;
 
     const body = new HashedWhileSent(GiB);
     const put = await streamPut(`${url}/mem/one-gib.bin`, body);
-    const peak = memoryOf(gateway.pid).peakRss;
+    const peak = memoryOf(running.pid).peakRss;
     const sent = body.digest.finish();
 
     const limit = CONCURRENT_PARTS * PART_SIZE + 64 * MiB;
@@ -135,6 +103,6 @@ describe('Gateway memory during a 1 GiB auto-multipart upload', () => {
     await directS3().send(new DeleteObjectCommand({ Bucket: bucket, Key: 'one-gib.bin' }));
     expect(await storedObject(bucket, 'one-gib.bin')).toBeUndefined();
 
-    expect(await gateway.stop('SIGTERM')).toEqual({ code: 0, signal: null });
+    expect(await running.stop('SIGTERM')).toEqual({ code: 0, signal: null });
   }, 600_000);
 });

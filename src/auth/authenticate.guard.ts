@@ -5,7 +5,7 @@
  * authenticator if it names one, else to JWT. Routes without auth stay anonymous.
  */
 import { type CanActivate, type ExecutionContext, Inject, Injectable } from '@nestjs/common';
-import { S3Error } from '@mizuchi/s3-protocol';
+import { S3Error, splitRawUrl } from '@mizuchi/s3-protocol';
 import { hasSigV4, type SigV4Request } from '@mizuchi/sigv4';
 import type { GatewayRequest, S3RequestContext } from '../common/request-context';
 import { metrics } from '../observability/metrics';
@@ -113,12 +113,9 @@ function replayStoreDown(cause: unknown): never {
 
 /** The request as SigV4 sees it: method, raw path and query exactly as they arrived. */
 export function toSigV4Request(req: GatewayRequest): SigV4Request {
-  const url = req.originalUrl;
-  const q = url.indexOf('?');
   return {
     method: req.method,
-    rawPath: q === -1 ? url : url.slice(0, q),
-    rawQuery: q === -1 ? '' : url.slice(q + 1),
+    ...splitRawUrl(req.originalUrl),
     // Distinct values, so a header sent twice canonicalises as SigV4 says (joined by ',').
     headers: req.headersDistinct,
   };

@@ -3,7 +3,7 @@
  * any byte goes to a backend. A denial is 403 AccessDenied.
  */
 import { type CanActivate, type ExecutionContext, Inject, Injectable } from '@nestjs/common';
-import { S3Error, type S3Operation } from '@mizuchi/s3-protocol';
+import { S3Error, type S3Operation, firstHeader, splitRawUrl } from '@mizuchi/s3-protocol';
 import type { GatewayRequest, S3RequestContext } from '../common/request-context';
 import type { AuthzInput } from './authz-provider';
 import { AuthzService } from './authz.service';
@@ -19,16 +19,12 @@ export const S3_ACTIONS: Record<S3Operation, string> = {
   HeadBucket: 's3:ListBucket',
 };
 
-function header(req: GatewayRequest, name: string): string | undefined {
-  const v = req.headers[name];
-  return Array.isArray(v) ? v[0] : v;
-}
-
 /** Builds the decision input of a request (DESIGN.md §5). */
 export function authzInput(s3: S3RequestContext, req: GatewayRequest): AuthzInput {
-  const declared = header(req, 'x-amz-decoded-content-length') ?? header(req, 'content-length');
+  const declared =
+    firstHeader(req.headers, 'x-amz-decoded-content-length') ??
+    firstHeader(req.headers, 'content-length');
   const length = declared !== undefined && /^\d+$/.test(declared) ? Number(declared) : null;
-  const q = req.originalUrl.indexOf('?');
   return {
     subject: s3.principal.subject,
     auth_method: s3.principal.method,
@@ -36,10 +32,10 @@ export function authzInput(s3: S3RequestContext, req: GatewayRequest): AuthzInpu
     action: S3_ACTIONS[s3.operation],
     bucket: s3.route.path_prefix.slice(1),
     key: s3.key,
-    path: q === -1 ? req.originalUrl : req.originalUrl.slice(0, q),
+    path: splitRawUrl(req.originalUrl).rawPath,
     method: req.method,
     content_length: length,
-    content_type: header(req, 'content-type') ?? null,
+    content_type: firstHeader(req.headers, 'content-type') ?? null,
     client_ip: req.socket.remoteAddress ?? null,
   };
 }

@@ -9,6 +9,7 @@ import {
   classifyOperation,
   decodeKey,
   parseQuery,
+  splitRawUrl,
   validateKey,
 } from '@mizuchi/s3-protocol';
 import { APP_CONFIG } from '../config/config.module';
@@ -43,9 +44,7 @@ export class S3RequestGuard implements CanActivate {
 
   /** Works out route, operation and key from the raw request line and headers. */
   describe(method: string, rawUrl: string, headers: GatewayRequest['headers']): S3RequestContext {
-    const q = rawUrl.indexOf('?');
-    const rawPath = q === -1 ? rawUrl : rawUrl.slice(0, q);
-    const rawQuery = q === -1 ? '' : rawUrl.slice(q + 1);
+    const { rawPath, rawQuery } = splitRawUrl(rawUrl);
     const match = this.resolver.resolve(rawPath);
     if (match === undefined) {
       throw new S3Error('NoSuchBucket', 'No upload route is configured for this path.');

@@ -16,6 +16,7 @@ import {
   S3Error,
   Sha256Verifier,
   UNSIGNED_PAYLOAD,
+  firstHeader,
   isAwsChunked,
   isHexSha256,
   parseChecksumAlgorithm,
@@ -41,11 +42,6 @@ export interface PayloadPlan {
   verifiedChecksum(): VerifiedChecksum | undefined;
 }
 
-function header(headers: RawHeaders, name: string): string | undefined {
-  const value = headers[name];
-  return Array.isArray(value) ? value[0] : value;
-}
-
 /** Parses a non-negative decimal length header, or refuses it. */
 export function parseLength(value: string | undefined, name: string): number | undefined {
   if (value === undefined) return undefined;
@@ -69,12 +65,12 @@ export function planPayload(
   attributes: ObjectAttributes,
   chunkVerifier?: ChunkSignatureVerifier,
 ): PayloadPlan {
-  const payloadHash = header(headers, 'x-amz-content-sha256') ?? UNSIGNED_PAYLOAD;
+  const payloadHash = firstHeader(headers, 'x-amz-content-sha256') ?? UNSIGNED_PAYLOAD;
   const stages: Transform[] = [];
   let length: number | undefined;
   let decoder: AwsChunkedDecoder | undefined;
 
-  if (isAwsChunked(payloadHash, header(headers, 'content-encoding'))) {
+  if (isAwsChunked(payloadHash, firstHeader(headers, 'content-encoding'))) {
     const mode = streamingPayloadMode(payloadHash);
     if (mode === undefined) {
       throw new S3Error(
@@ -83,7 +79,7 @@ export function planPayload(
       );
     }
     const decodedLength = parseLength(
-      header(headers, 'x-amz-decoded-content-length'),
+      firstHeader(headers, 'x-amz-decoded-content-length'),
       'x-amz-decoded-content-length',
     );
     if (decodedLength === undefined) {
@@ -94,7 +90,7 @@ export function planPayload(
     }
     let trailerChecksum: ChecksumAlgorithmName | undefined;
     if (mode.trailer) {
-      const trailer = header(headers, 'x-amz-trailer');
+      const trailer = firstHeader(headers, 'x-amz-trailer');
       const algorithm = trailer !== undefined ? parseChecksumAlgorithm(trailer) : undefined;
       if (algorithm === undefined || !isForwardable(algorithm)) {
         throw new S3Error(
@@ -108,8 +104,8 @@ export function planPayload(
     stages.push(decoder);
     length = decodedLength;
   } else {
-    length = parseLength(header(headers, 'content-length'), 'Content-Length');
-    if (length === undefined && !isChunked(header(headers, 'transfer-encoding'))) {
+    length = parseLength(firstHeader(headers, 'content-length'), 'Content-Length');
+    if (length === undefined && !isChunked(firstHeader(headers, 'transfer-encoding'))) {
       throw new S3Error('MissingContentLength');
     }
     if (payloadHash !== UNSIGNED_PAYLOAD) {

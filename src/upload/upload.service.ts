@@ -9,6 +9,7 @@ import {
   type ChecksumAlgorithmName,
   MAX_COMPLETE_BODY_BYTES,
   MAX_PART_NUMBER,
+  firstHeader,
   type RawHeaders,
   S3Error,
   parseChecksumAlgorithm,
@@ -39,11 +40,6 @@ export interface OperationResult {
 
 /** The largest single part S3 accepts. */
 export const MAX_PART_BYTES = 5 * 1024 ** 3;
-
-function header(headers: RawHeaders, name: string): string | undefined {
-  const value = headers[name];
-  return Array.isArray(value) ? value[0] : value;
-}
 
 /** The key an operation uses in the backend: the route's key_template may rewrite the client's. */
 export function storageKey(ctx: S3RequestContext): string {
@@ -128,7 +124,7 @@ export class UploadService {
   ): Promise<OperationResult> {
     const upload = ctx.route.upload;
     const attributes = readObjectAttributes(headers, upload.forwarded_headers, upload.force_acl);
-    const declared = header(headers, 'x-amz-checksum-algorithm');
+    const declared = firstHeader(headers, 'x-amz-checksum-algorithm');
     let checksumAlgorithm: ChecksumAlgorithmName | undefined;
     if (declared !== undefined) {
       const parsed = parseChecksumAlgorithm(declared);

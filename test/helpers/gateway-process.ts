@@ -13,7 +13,8 @@ import { once } from 'node:events';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import { join, resolve } from 'node:path';
-import { runOk } from './processes';
+import { cephSettings } from './ceph';
+import { freePort, isolatedAwsEnv, runOk } from './processes';
 
 /** The repository root. */
 export const REPO_ROOT = resolve(__dirname, '..', '..');
@@ -265,4 +266,55 @@ export function streamPut(
     // A failed write surfaces as the request's 'error', which rejects above.
     send().catch(() => undefined);
   });
+}
+
+/** A built gateway process serving one Ceph route at `/mem`, warmed up, its peak RSS reset. */
+export interface MeasuredGateway {
+  gateway: GatewayProcess;
+  url: string;
+  /** RSS after the warm-up upload, the base that growth is measured from. */
+  baseline: number;
+  peakReset: boolean;
+}
+
+/**
+ * Writes a config with one Ceph route (`/mem` → `bucket`, `upload` settings as given), starts the
+ * built gateway on a free port, uploads 1 MiB to load every code path and pool an upload needs,
+ * then resets the peak RSS so only what follows counts.
+ */
+export async function startMeasuredGateway(
+  dir: string,
+  bucket: string,
+  upload: Record<string, unknown> = {},
+): Promise<MeasuredGateway> {
+  const ceph = cephSettings();
+  const port = await freePort();
+  const config = join(dir, 'measured.yaml');
+  writeFileSync(
+    config,
+    JSON.stringify({
+      server: { address: `127.0.0.1:${port}` },
+      buckets: [
+        {
+          name: 'memory',
+          path_prefix: '/mem',
+          s3: {
+            bucket,
+            endpoint: ceph.endpoint,
+            region: ceph.region,
+            access_key: ceph.accessKeyId,
+            secret_key: ceph.secretAccessKey,
+          },
+          upload,
+        },
+      ],
+      logging: { level: 'info' },
+    }),
+  );
+  const gateway = startGateway(['--config', config], { env: isolatedAwsEnv(), cwd: dir });
+  const [, url] = await gateway.waitForStdout(SERVING_LINE);
+  const warmUp = await streamPut(`${url}/mem/warm-up.bin`, new PatternBody(1024 * 1024));
+  if (warmUp.status !== 200) throw new Error(`warm-up upload answered ${warmUp.status}`);
+  const peakReset = resetPeakRss(gateway.pid);
+  return { gateway, url: url ?? '', baseline: memoryOf(gateway.pid).rss, peakReset };
 }

@@ -52,6 +52,12 @@ export interface ObjectAttributes {
   optional: Partial<Record<OptionalForwardedHeader, string>>;
 }
 
+/** The first value of a request header (Node gives arrays only for repeated ones). */
+export function firstHeader(headers: RawHeaders, name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
 function single(headers: RawHeaders, name: string): string | undefined {
   const value = headers[name];
   return Array.isArray(value) ? value.join(',') : value;

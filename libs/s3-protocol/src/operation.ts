@@ -126,6 +126,14 @@ function objectRefusal(method: string, names: ReadonlySet<string>): string {
   }
 }
 
+/** Splits a raw request URL (as received) into its still-encoded path and query. */
+export function splitRawUrl(url: string): { rawPath: string; rawQuery: string } {
+  const q = url.indexOf('?');
+  return q === -1
+    ? { rawPath: url, rawQuery: '' }
+    : { rawPath: url.slice(0, q), rawQuery: url.slice(q + 1) };
+}
+
 /** Parses the query string of a raw request URL, decoding names and values once. */
 export function parseQuery(rawQuery: string): Array<[string, string]> {
   if (rawQuery === '') return [];

@@ -5,7 +5,7 @@
  * @see https://www.rfc-editor.org/rfc/rfc6750#section-2 (bearer header and URI query forms)
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import { parseQuery } from '@mizuchi/s3-protocol';
+import { firstHeader, parseQuery, splitRawUrl } from '@mizuchi/s3-protocol';
 import type { TokenSource } from '../auth.schema';
 
 /** The parts of a request JWT authentication reads. */
@@ -18,20 +18,15 @@ export interface JwtRequest {
 // RFC 6750 §2.1: `Bearer` (any case), one or more spaces, then the b64token.
 const BEARER = /^Bearer +(\S+) *$/i;
 
-function headerValue(headers: IncomingHttpHeaders, name: string): string | undefined {
-  const value = headers[name];
-  return Array.isArray(value) ? value[0] : value;
-}
-
 /** The token of an `Authorization: Bearer <token>` header; other schemes hold none. */
 function fromBearer(headers: IncomingHttpHeaders): string | undefined {
-  const value = headerValue(headers, 'authorization');
+  const value = firstHeader(headers, 'authorization');
   return value === undefined ? undefined : BEARER.exec(value.trim())?.[1];
 }
 
 /** A custom header's token; a `Bearer ` prefix is optional, so both styles of client work. */
 function fromHeader(headers: IncomingHttpHeaders, name: string): string | undefined {
-  const value = headerValue(headers, name)?.trim();
+  const value = firstHeader(headers, name)?.trim();
   if (value === undefined) return undefined;
   const token = value.replace(/^Bearer +/i, '');
   return token === '' ? undefined : token;
@@ -39,11 +34,11 @@ function fromHeader(headers: IncomingHttpHeaders, name: string): string | undefi
 
 /** A query parameter's token, decoded exactly as the operation classifier decodes names. */
 function fromQuery(url: string, name: string): string | undefined {
-  const q = url.indexOf('?');
-  if (q === -1) return undefined;
+  const { rawQuery } = splitRawUrl(url);
+  if (rawQuery === '') return undefined;
   let pairs: Array<[string, string]>;
   try {
-    pairs = parseQuery(url.slice(q + 1));
+    pairs = parseQuery(rawQuery);
   } catch {
     return undefined;
   }
