@@ -2,39 +2,36 @@
  * Creating and configuring the Nest application, shared by main.ts and the tests so that tests
  * exercise exactly what production runs.
  */
-import { ConsoleLogger, type LoggerService, type LogLevel } from '@nestjs/common';
+import type { LoggerService } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { Logger } from 'pino';
 import { AppModule, type AppOptions } from './app.module';
 import { requestIdMiddleware } from './common/request-id.middleware';
+import { accessLog } from './observability/logging/access-log';
+import { GatewayLogger } from './observability/logging/gateway-logger';
+import { createRootLogger } from './observability/logging/root-logger';
 import { requestMetrics } from './observability/request-metrics.middleware';
 import type { AppConfig } from './config/config.schema';
 import { assertEnforceable } from './config/enforceable';
 
-const LEVELS: Record<AppConfig['logging']['level'], LogLevel[]> = {
-  error: ['fatal', 'error'],
-  warn: ['fatal', 'error', 'warn'],
-  info: ['fatal', 'error', 'warn', 'log'],
-  debug: ['fatal', 'error', 'warn', 'log', 'debug'],
-  verbose: ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'],
-};
-
-/** The logger that the config asks for. */
+/** The logger that the config asks for: pino, JSON or pretty, on standard output. */
 export function createLogger(config: AppConfig): LoggerService {
-  return new ConsoleLogger({
-    json: config.logging.format === 'json',
-    logLevels: LEVELS[config.logging.level],
-    colors: config.logging.format === 'pretty' && process.stdout.isTTY,
-  });
+  return new GatewayLogger(createRootLogger(config.logging));
 }
 
-/** Applies the gateway's HTTP settings to a created app; main.ts and tests both call it. */
-export function configureApp(app: NestExpressApplication, config: AppConfig): void {
+/**
+ * Applies the gateway's HTTP settings to a created app; createApp calls it. With `log`, every
+ * request gets an access line and a request-scoped logger; without, nothing is logged.
+ */
+export function configureApp(app: NestExpressApplication, config: AppConfig, log?: Logger): void {
   app.disable('x-powered-by');
   // The gateway sets S3 ETags itself; Express must not invent weak ones for error bodies.
   app.disable('etag');
+  const quiet = ['/health', config.metrics.path];
   app.use(requestIdMiddleware);
-  app.use(requestMetrics(['/health', config.metrics.path]));
+  if (log !== undefined) app.use(accessLog(log, quiet));
+  app.use(requestMetrics(quiet));
   const server = app.getHttpServer();
   // Large uploads legitimately take longer than Node's 5-minute whole-request default; an idle
   // timeout is what catches stalled clients instead.
@@ -43,7 +40,11 @@ export function configureApp(app: NestExpressApplication, config: AppConfig): vo
   server.keepAliveTimeout = 5000;
 }
 
-/** Creates the app for a config; the body is never parsed or buffered by Nest. */
+/**
+ * Creates the app for a config; the body is never parsed or buffered by Nest. `logger` false
+ * logs nothing at all; a LoggerService other than createLogger's gets Nest's lines, while access
+ * lines still go to a pino logger built from the config.
+ */
 export async function createApp(
   config: AppConfig,
   logger: LoggerService | false = createLogger(config),
@@ -59,6 +60,12 @@ export async function createApp(
     bodyParser: false,
     logger,
   });
-  configureApp(app, config);
+  configureApp(app, config, accessLogger(logger, config));
   return app;
+}
+
+/** Where access lines go: createLogger's pino root, else one built from the config, or nowhere. */
+function accessLogger(logger: LoggerService | false, config: AppConfig): Logger | undefined {
+  if (logger === false) return undefined;
+  return logger instanceof GatewayLogger ? logger.root : createRootLogger(config.logging);
 }

@@ -4,7 +4,8 @@
  * only validate it, then serve until SIGTERM/SIGINT and shut down gracefully.
  */
 import 'reflect-metadata';
-import { createApp, createLogger } from './app.setup';
+// Nothing here may load Nest, Express or an HTTP client: tracing must patch `http` first, so the
+// app is imported only after startTracing().
 import { ConfigError, loadConfigFile, resolveConfigSource } from './config/load-config';
 import { defaultConfig } from './config/default-config';
 import { assertEnforceable } from './config/enforceable';
@@ -12,6 +13,7 @@ import type { AppConfig } from './config/config.schema';
 import { parseAddress } from './config/server.schema';
 import { tryItLines } from './startup-banner';
 import { shutdownGracefully } from './shutdown';
+import { startTracing } from './observability/tracing/start-tracing';
 
 async function main(argv: string[]): Promise<number> {
   const source = resolveConfigSource(argv, process.env);
@@ -36,7 +38,15 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
 
+  const tracing = startTracing(config.tracing, {
+    ignorePaths: ['/health', config.metrics.path],
+    log: (level, message) => process.stderr.write(`${level}: ${message}\n`),
+  });
+  const { createApp, createLogger } = await import('./app.setup');
   const logger = createLogger(config);
+  tracing?.setLog((level, message) => {
+    logger[level](message, 'Tracing');
+  });
   const app = await createApp(config, logger);
   const { host, port } = parseAddress(config.server.address);
   await app.listen(port, host);
@@ -60,6 +70,10 @@ async function main(argv: string[]): Promise<number> {
     process.on('SIGINT', onSignal);
   });
   await shutdownGracefully(app, config.server.shutdown_grace_seconds * 1000, logger);
+  // Spans of the last requests still go out, within the batch export timeout.
+  await tracing?.shutdown().catch((err: unknown) => {
+    logger.warn(`tracing shutdown failed: ${String(err)}`, 'Tracing');
+  });
   return 0;
 }
 

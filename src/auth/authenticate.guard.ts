@@ -9,6 +9,7 @@ import { S3Error, splitRawUrl } from '@mizuchi/s3-protocol';
 import { hasSigV4, type SigV4Request } from '@mizuchi/sigv4';
 import type { GatewayRequest, S3RequestContext } from '../common/request-context';
 import { metrics } from '../observability/metrics';
+import { ATTR, subjectAttributes, withSpan } from '../observability/tracing/spans';
 import { AUTHENTICATORS, type Authenticator } from './authenticator';
 import { JwtAuthService } from './jwt/jwt-auth.service';
 import { ReplayStores } from './replay-store';
@@ -30,14 +31,22 @@ export class AuthenticateGuard implements CanActivate {
     if (s3 === undefined) throw new Error('S3RequestGuard must run before AuthenticateGuard');
     const auth = s3.route.auth;
     if (!auth.enabled) return true;
-    try {
-      await this.authenticate(req, s3);
-    } catch (err) {
-      metrics().authAttempts.inc({ method: attemptedMethod(req, s3), result: 'failure' });
-      throw err;
-    }
-    metrics().authAttempts.inc({ method: s3.principal.method, result: 'success' });
-    return true;
+    const method = attemptedMethod(req, s3);
+    return withSpan(`auth.${method}`, { [ATTR.authMethod]: method }, async (span) => {
+      try {
+        await this.authenticate(req, s3);
+      } catch (err) {
+        metrics().authAttempts.inc({ method, result: 'failure' });
+        span.setAttribute(ATTR.authResult, 'failure');
+        throw err;
+      }
+      metrics().authAttempts.inc({ method: s3.principal.method, result: 'success' });
+      span.setAttributes({
+        [ATTR.authResult]: 'success',
+        ...subjectAttributes(s3.principal.subject),
+      });
+      return true;
+    });
   }
 
   private async authenticate(req: GatewayRequest, s3: S3RequestContext): Promise<boolean> {

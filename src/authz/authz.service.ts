@@ -10,6 +10,8 @@ import type { AppConfig, RouteConfig } from '../config/config.schema';
 import { metrics } from '../observability/metrics';
 import type { AuthzDecision, AuthzInput, AuthzProvider } from './authz-provider';
 import { DecisionCache, decisionKey } from './decision-cache';
+import type { Span } from '@opentelemetry/api';
+import { ATTR, withSpan } from '../observability/tracing/spans';
 
 /** The providers by name: the built-ins and every registered custom one. */
 export const AUTHZ_PROVIDERS = Symbol('AUTHZ_PROVIDERS');
@@ -56,11 +58,26 @@ export class AuthzService implements OnModuleInit {
   /** The decision for `input` on `route`, after cache and fail mode. */
   async decide(route: RouteConfig, input: AuthzInput): Promise<AuthzDecision> {
     const name = route.authz.provider ?? '';
+    const spanName = name === 'opa' || name === 'openfga' ? `authz.${name}` : 'authz.custom';
+    return withSpan(spanName, { [ATTR.authzProvider]: name }, async (span) => {
+      const decision = await this.decideUntraced(route, name, input, span);
+      span.setAttribute(ATTR.authzDecision, decision.allow ? 'allow' : 'deny');
+      return decision;
+    });
+  }
+
+  private async decideUntraced(
+    route: RouteConfig,
+    name: string,
+    input: AuthzInput,
+    span: Span,
+  ): Promise<AuthzDecision> {
     const provider = this.providers.get(name);
     if (provider === undefined) throw new Error(`no authz provider named ${name}`);
     const cache = this.cacheFor(route);
     const key = decisionKey(route.name, input);
     const cached = cache.get(key);
+    span.setAttribute(ATTR.authzCached, cached !== undefined);
     if (cached !== undefined) {
       this.counters.cacheHits += 1;
       metrics().authzDecisions.inc({

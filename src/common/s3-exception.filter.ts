@@ -11,6 +11,7 @@ import {
 } from '@nestjs/common';
 import type { Response } from 'express';
 import { S3Error, renderErrorXml } from '@mizuchi/s3-protocol';
+import { noteS3ErrorCode } from '../observability/logging/access-log';
 import { metrics } from '../observability/metrics';
 import type { GatewayRequest } from './request-context';
 
@@ -57,12 +58,15 @@ export class S3ExceptionFilter implements ExceptionFilter {
 
     const error = toS3Error(exception);
     metrics().errors.inc({ code: error.code });
+    noteS3ErrorCode(res, error.code);
+    // The route, never the path: the path holds the object key.
+    const route = req.s3?.route.name ?? '-';
     if (error.status >= 500) {
       this.logger.error(
-        `request ${req.requestId} ${req.method} ${req.path}: ${error.code}: ${describe(error.cause ?? exception)}`,
+        `request ${req.requestId} ${req.method} ${route}: ${error.code}: ${describe(error.cause ?? exception)}`,
       );
     } else {
-      this.logger.debug(`request ${req.requestId} ${req.method} ${req.path}: ${error.code}`);
+      this.logger.debug(`request ${req.requestId} ${req.method} ${route}: ${error.code}`);
     }
     for (const [name, value] of Object.entries(error.headers)) res.setHeader(name, value);
     if (!req.complete) {

@@ -2,12 +2,14 @@
 import { Controller, Get, Inject } from '@nestjs/common';
 import { HealthCheck, HealthCheckService, type HealthCheckResult } from '@nestjs/terminus';
 import { BackendHealthIndicator } from './backend.health';
+import { TracingHealthIndicator } from './tracing.health';
 
 @Controller('health')
 export class HealthController {
   constructor(
     @Inject(HealthCheckService) private readonly health: HealthCheckService,
     @Inject(BackendHealthIndicator) private readonly backends: BackendHealthIndicator,
+    @Inject(TracingHealthIndicator) private readonly tracing: TracingHealthIndicator,
   ) {}
 
   /** The process is up and its event loop answers. */
@@ -17,10 +19,13 @@ export class HealthController {
     return this.health.check([]);
   }
 
-  /** Every route's backend answers; 503 names the routes that do not. */
+  /**
+   * Every route's backend answers; 503 names the routes that do not. The span exporter is a
+   * detail only (degraded or not), never a reason to fail.
+   */
   @Get('ready')
   @HealthCheck()
   ready(): Promise<HealthCheckResult> {
-    return this.health.check(this.backends.checks());
+    return this.health.check([...this.backends.checks(), () => this.tracing.check()]);
   }
 }

@@ -3,10 +3,11 @@ import { Module } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
 import { BackendHealthIndicator } from './backend.health';
 import { HealthController } from './health.controller';
+import { TracingHealthIndicator } from './tracing.health';
 
 @Module({
   imports: [TerminusModule.forRoot({ logger: false })],
   controllers: [HealthController],
-  providers: [BackendHealthIndicator],
+  providers: [BackendHealthIndicator, TracingHealthIndicator],
 })
 export class HealthModule {}

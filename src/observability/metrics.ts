@@ -113,6 +113,31 @@ export class GatewayMetrics {
         labelNames: ['code'],
       }),
   );
+  readonly tracingExportFailures = once(
+    'mizuchi_tracing_export_failures_total',
+    () =>
+      new Counter({
+        name: 'mizuchi_tracing_export_failures_total',
+        help: 'OTLP span export attempts that failed (each retry counts).',
+      }),
+  );
+  readonly tracingSpansDropped = once(
+    'mizuchi_tracing_spans_dropped_total',
+    () =>
+      new Counter({
+        name: 'mizuchi_tracing_spans_dropped_total',
+        help: 'Finished spans never exported: queue_full, breaker_open or export_failed.',
+        labelNames: ['reason'],
+      }),
+  );
+  readonly tracingBreakerOpen = once(
+    'mizuchi_tracing_breaker_open',
+    () =>
+      new Gauge({
+        name: 'mizuchi_tracing_breaker_open',
+        help: '1 while the span exporter circuit breaker is open (no export attempted), else 0.',
+      }),
+  );
 }
 
 let instance: GatewayMetrics | undefined;

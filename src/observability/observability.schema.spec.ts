@@ -3,7 +3,7 @@ import { loggingSchema, metricsSchema, tracingSchema } from './observability.sch
 describe('observability schemas', () => {
   it('fill their defaults', () => {
     expect(metricsSchema.parse({})).toEqual({ enabled: true, path: '/metrics' });
-    expect(loggingSchema.parse({})).toEqual({ level: 'info', format: 'pretty' });
+    expect(loggingSchema.parse({})).toEqual({ level: 'info', format: 'json' });
     expect(tracingSchema.parse({})).toMatchObject({
       enabled: false,
       service_name: 'mizuchi-uploadr',

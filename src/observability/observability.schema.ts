@@ -63,6 +63,26 @@ export const batchSchema = z
     }
   });
 
+/** Schema of `tracing.resilience`: retries and the circuit breaker in front of the collector. */
+export const resilienceSchema = z
+  .object({
+    max_attempts: int({ min: 1, max: 10 }).default(3),
+    initial_backoff_millis: int({ min: 1 }).default(200),
+    max_backoff_millis: int({ min: 1 }).default(5000),
+    failure_threshold: int({ min: 1 }).default(3),
+    cooldown_seconds: num({ min: 0.1, max: 3600 }).default(30),
+  })
+  .strict()
+  .superRefine((r, ctx) => {
+    if (r.max_backoff_millis < r.initial_backoff_millis) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['max_backoff_millis'],
+        message: `must not be below initial_backoff_millis (${r.initial_backoff_millis})`,
+      });
+    }
+  });
+
 /** Schema of `tracing`: OpenTelemetry export over OTLP. */
 export const tracingSchema = z
   .object({
@@ -71,6 +91,7 @@ export const tracingSchema = z
     otlp: otlpSchema.prefault({}),
     sampling: samplingSchema.prefault({}),
     batch: batchSchema.prefault({}),
+    resilience: resilienceSchema.prefault({}),
     record_object_keys: bool().default(false),
     fallback: z.enum(['none', 'console']).default('none'),
   })
@@ -83,7 +104,7 @@ export const LOG_LEVELS = ['error', 'warn', 'info', 'debug', 'verbose'] as const
 export const loggingSchema = z
   .object({
     level: z.enum(LOG_LEVELS).default('info'),
-    format: z.enum(['json', 'pretty']).default('pretty'),
+    format: z.enum(['json', 'pretty']).default('json'),
   })
   .strict();
 

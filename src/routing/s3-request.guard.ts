@@ -17,6 +17,7 @@ import type { AppConfig, RouteConfig } from '../config/config.schema';
 import type { GatewayRequest, S3RequestContext } from '../common/request-context';
 import { ANONYMOUS } from '../auth/principal';
 import { RouteResolver } from './route-resolver';
+import { nameServerSpan } from '../observability/tracing/spans';
 
 /** The query parameters a route reads JWTs from; they carry credentials, not sub-resources. */
 function tokenQueryParams(route: RouteConfig): ReadonlySet<string> | undefined {
@@ -39,6 +40,7 @@ export class S3RequestGuard implements CanActivate {
   canActivate(context: ExecutionContext): boolean {
     const req = context.switchToHttp().getRequest<GatewayRequest>();
     req.s3 = this.describe(req.method, req.originalUrl, req.headers);
+    nameServerSpan(req.method, req.s3, req.requestId);
     return true;
   }
 

@@ -236,7 +236,8 @@ export async function uploadInParts(
           });
           etags.push({ partNumber, etag: result.etag });
           options.onPartStored?.();
-          logger?.debug(`auto-multipart ${key}: part ${partNumber} stored (${size} bytes)`);
+          // The key stays out of the log; the request id on the line names the upload.
+          logger?.debug(`auto-multipart: part ${partNumber} stored (${size} bytes)`);
           return;
         } catch (err) {
           if (local.signal.aborted || attempt >= options.maxAttempts || !isRetryable(err))
@@ -314,8 +315,15 @@ async function abortQuietly(
     } catch (err) {
       if (err instanceof S3Error && err.code === 'NoSuchUpload') return;
       if (attempt === 3) {
-        logger?.error(`could not abort multipart upload of ${key} after a failure: ${String(err)}`);
+        logger?.error(`could not abort a failed auto-multipart upload: ${errorName(err)}`);
       }
     }
   }
+}
+
+/** An error's name and S3 code, never its message (which may name the key or a path). */
+function errorName(err: unknown): string {
+  if (!(err instanceof Error)) return typeof err;
+  const code = (err as { Code?: unknown; code?: unknown }).Code ?? (err as { code?: unknown }).code;
+  return typeof code === 'string' ? `${err.name} (${code})` : err.name;
 }

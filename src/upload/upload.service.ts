@@ -4,6 +4,8 @@
  */
 import { Readable } from 'node:stream';
 import { Inject, Injectable, Logger } from '@nestjs/common';
+import type { Attributes } from '@opentelemetry/api';
+import { Span } from 'nestjs-otel';
 import {
   CHECKSUM_HEADERS,
   type ChecksumAlgorithmName,
@@ -24,6 +26,7 @@ import type { S3RequestContext } from '../common/request-context';
 import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/config.schema';
 import { metrics } from '../observability/metrics';
+import { ATTR, annotate, withSpan } from '../observability/tracing/spans';
 import { Budget, uploadInParts } from './auto-multipart';
 import type { Storage } from '../storage/storage';
 import { StorageRegistry } from '../storage/storage.registry';
@@ -68,12 +71,14 @@ export class UploadService {
   }
 
   /** PutObject: streams `body` into the backend and returns the headers for the client. */
+  @Span('upload.put_object')
   async putObject(
     ctx: S3RequestContext,
     body: Readable,
     headers: RawHeaders,
     clientSignal: AbortSignal,
   ): Promise<OperationResult> {
+    traceOperation(ctx);
     const upload = ctx.route.upload;
     const attributes = readObjectAttributes(headers, upload.forwarded_headers, upload.force_acl);
     const plan = planPayload(headers, attributes, ctx.chunkVerifier);
@@ -87,22 +92,29 @@ export class UploadService {
       clientSignal,
       (source, signal) =>
         length === undefined || length > upload.multipart_threshold
-          ? uploadInParts(
-              storage,
-              storageKey(ctx),
-              attributes,
-              source,
-              length,
-              signal,
-              {
-                partSize: upload.part_size,
-                concurrentParts: upload.concurrent_parts,
-                maxAttempts: 3,
-                buffers: this.partBuffers,
-                onPartStored: () => metrics().parts.inc({ bucket: ctx.route.name, source: 'auto' }),
-              },
-              this.logger,
-            )
+          ? withSpan('upload.auto_multipart', operationAttributes(ctx), (span) => {
+              let parts = 0;
+              return uploadInParts(
+                storage,
+                storageKey(ctx),
+                attributes,
+                source,
+                length,
+                signal,
+                {
+                  partSize: upload.part_size,
+                  concurrentParts: upload.concurrent_parts,
+                  maxAttempts: 3,
+                  buffers: this.partBuffers,
+                  onPartStored: () => {
+                    parts += 1;
+                    span.setAttribute(ATTR.parts, parts);
+                    metrics().parts.inc({ bucket: ctx.route.name, source: 'auto' });
+                  },
+                },
+                this.logger,
+              );
+            })
           : storage.putObject({
               key: storageKey(ctx),
               body: source,
@@ -118,10 +130,12 @@ export class UploadService {
   }
 
   /** CreateMultipartUpload: starts a backend upload and hands out a bound upload id. */
+  @Span('upload.multipart.create')
   async createMultipartUpload(
     ctx: S3RequestContext,
     headers: RawHeaders,
   ): Promise<OperationResult> {
+    traceOperation(ctx);
     const upload = ctx.route.upload;
     const attributes = readObjectAttributes(headers, upload.forwarded_headers, upload.force_acl);
     const declared = firstHeader(headers, 'x-amz-checksum-algorithm');
@@ -149,6 +163,7 @@ export class UploadService {
   }
 
   /** UploadPart: streams one part into the backend upload the id is bound to. */
+  @Span('upload.multipart.part')
   async uploadPart(
     ctx: S3RequestContext,
     body: Readable,
@@ -156,6 +171,7 @@ export class UploadService {
     clientSignal: AbortSignal,
   ): Promise<OperationResult> {
     const partNumber = parsePartNumber(ctx.query.partNumber);
+    traceOperation(ctx, { [ATTR.partNumber]: partNumber });
     const backendId = this.backendId(ctx);
     const attributes = readObjectAttributes(headers, []);
     const plan = planPayload(headers, attributes, ctx.chunkVerifier);
@@ -178,6 +194,7 @@ export class UploadService {
       }),
     );
     metrics().parts.inc({ bucket: ctx.route.name, source: 'client' });
+    this.logger.debug(`multipart: part ${partNumber} stored (${length} bytes)`);
     return {
       headers: responseHeaders({
         etag: result.etag,
@@ -187,9 +204,12 @@ export class UploadService {
   }
 
   /** CompleteMultipartUpload: assembles the object from the parts the client lists. */
+  @Span('upload.multipart.complete')
   async completeMultipartUpload(ctx: S3RequestContext, body: Readable): Promise<OperationResult> {
+    traceOperation(ctx);
     const backendId = this.backendId(ctx);
     const parts = parseCompleteMultipartUpload(await readSmallBody(body, MAX_COMPLETE_BODY_BYTES));
+    annotate({ [ATTR.parts]: parts.length });
     const storage = this.storage.get(ctx.route.name);
     const max = ctx.route.upload.max_object_size;
     if (max !== undefined)
@@ -208,7 +228,9 @@ export class UploadService {
   }
 
   /** AbortMultipartUpload: discards the upload and its parts; 204 as S3 answers. */
+  @Span('upload.multipart.abort')
   async abortMultipartUpload(ctx: S3RequestContext): Promise<OperationResult> {
+    traceOperation(ctx);
     const backendId = this.backendId(ctx);
     await this.storage.get(ctx.route.name).abort(storageKey(ctx), backendId);
     return { status: 204, headers: {} };
@@ -310,6 +332,7 @@ export class UploadService {
         const result = await send(plan.length === 0 ? Readable.from([]) : gate, transfer.signal);
         transfer.throwIfFailed();
         metrics().uploadBytes.inc({ bucket: ctx.route.name }, gate.received);
+        annotate({ [ATTR.bytes]: gate.received });
         metrics().zeroCopyBytes.inc({ mode: 'stream' }, gate.received);
         return result;
       } catch (err) {
@@ -320,6 +343,20 @@ export class UploadService {
       }
     });
   }
+}
+
+/** Route, operation and (filtered on export unless allowed) key of an upload span. */
+function operationAttributes(ctx: S3RequestContext): Attributes {
+  return {
+    [ATTR.route]: ctx.route.name,
+    [ATTR.operation]: ctx.operation,
+    [ATTR.objectKey]: ctx.key,
+  };
+}
+
+/** Puts the operation's attributes on the active (upload) span. */
+function traceOperation(ctx: S3RequestContext, extra: Attributes = {}): void {
+  annotate({ ...operationAttributes(ctx), ...extra });
 }
 
 function parsePartNumber(value: string | undefined): number {

@@ -1,0 +1,119 @@
+/**
+ * One access line per request, written when the response ends or the client goes away, and the
+ * request-scoped logger that every other line of the request goes through.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { NextFunction, Request, Response } from 'express';
+import { Store, storage } from 'nestjs-pino/storage';
+import type { Logger } from 'pino';
+import { pinoHttp } from 'pino-http';
+import type { GatewayRequest } from '../../common/request-context';
+import { newRequestId } from '../../common/request-id.middleware';
+
+/** `context` of access lines, to tell them from what the modules log. */
+export const ACCESS_CONTEXT = 'AccessLog';
+
+const ERROR_CODE_LOCAL = 's3ErrorCode';
+const BODY_BYTES = Symbol('bodyBytesReceived');
+
+type CountedRequest = IncomingMessage & { [BODY_BYTES]?: number };
+
+/** Records the S3 error code a response carries, for its access line. */
+export function noteS3ErrorCode(res: Response, code: string): void {
+  res.locals[ERROR_CODE_LOCAL] = code;
+}
+
+/** The fields of one access line. Never the key, the query string or a header value. */
+export interface AccessLine {
+  context: typeof ACCESS_CONTEXT;
+  method: string;
+  /** The route's name; absent when no route matched. */
+  route?: string;
+  operation?: string;
+  /** For the health and metrics endpoints, which prefix was asked. */
+  probe?: string;
+  /** The status sent, or 'aborted' when the response never completed. */
+  status: number | 'aborted';
+  bytes_received: number;
+  duration_ms: number;
+  /** The S3 error code of an error response. */
+  error_code?: string;
+}
+
+/** The prefix of `path` among `prefixes` (exact or followed by '/'), if any. */
+export function probePrefix(path: string, prefixes: readonly string[]): string | undefined {
+  return prefixes.find((p) => path === p || path.startsWith(`${p}/`));
+}
+
+/** Builds the access line of a finished (or abandoned) request. */
+export function accessLine(
+  req: CountedRequest & Pick<Partial<GatewayRequest>, 's3'>,
+  res: Pick<Response, 'statusCode' | 'writableFinished' | 'locals'>,
+  durationMs: number,
+  probe?: string,
+): AccessLine {
+  const errorCode: unknown = res.locals?.[ERROR_CODE_LOCAL];
+  return {
+    context: ACCESS_CONTEXT,
+    method: req.method ?? '',
+    route: req.s3?.route.name,
+    operation: req.s3?.operation,
+    probe,
+    status: res.writableFinished ? res.statusCode : 'aborted',
+    bytes_received: req[BODY_BYTES] ?? 0,
+    duration_ms: durationMs,
+    error_code: typeof errorCode === 'string' ? errorCode : undefined,
+  };
+}
+
+/**
+ * Counts the body bytes of `req` as they come off the connection. The HTTP parser hands every
+ * body chunk to push(); counting there sees each byte without reading the stream, so whoever
+ * consumes the body, and its backpressure, are untouched.
+ */
+export function countBodyBytes(req: CountedRequest): void {
+  // Bytes the parser already buffered before this ran (the first packet often carries some).
+  req[BODY_BYTES] = req.readableLength;
+  const push = req.push.bind(req);
+  req.push = (chunk: unknown, encoding?: BufferEncoding): boolean => {
+    if (chunk !== null && chunk !== undefined) {
+      req[BODY_BYTES] = (req[BODY_BYTES] ?? 0) + (chunk as Buffer).length;
+    }
+    return push(chunk, encoding);
+  };
+}
+
+/**
+ * Express middleware: reuses the gateway's request id (set by requestIdMiddleware, which must run
+ * first), runs the rest of the request with `root.child({ request_id })` as its logger, and logs
+ * the access line. Requests under `quietPrefixes` (probes, scrapes) log at debug.
+ */
+export function accessLog(root: Logger, quietPrefixes: readonly string[]) {
+  const probeOf = (req: IncomingMessage) => probePrefix((req as Request).path, quietPrefixes);
+  const line = (req: IncomingMessage, res: ServerResponse, durationMs: number) =>
+    accessLine(req, res as Response, durationMs, probeOf(req));
+  const message = (_req: IncomingMessage, res: ServerResponse) =>
+    res.writableFinished ? 'request completed' : 'request aborted';
+  const http = pinoHttp({
+    logger: root,
+    genReqId: (req) => (req as Partial<GatewayRequest>).requestId ?? newRequestId(),
+    customAttributeKeys: { reqId: 'request_id' },
+    // Bind only the id: the access line carries the request's safe fields itself.
+    quietReqLogger: true,
+    quietResLogger: true,
+    // Keep the root's safe req/res serializers instead of pino-http's, which show URL and headers.
+    wrapSerializers: false,
+    customLogLevel: (req) => (probeOf(req) === undefined ? 'info' : 'debug'),
+    customSuccessMessage: message,
+    customErrorMessage: message,
+    customSuccessObject: (req, res, val: { responseTime: number }) =>
+      line(req, res, val.responseTime),
+    // The error itself is logged where it is handled (S3ExceptionFilter); the line stays flat.
+    customErrorObject: (req, res, _err, val: { responseTime: number }) =>
+      line(req, res, val.responseTime),
+  });
+  return (req: Request, res: Response, next: NextFunction): void => {
+    countBodyBytes(req);
+    http(req, res, () => storage.run(new Store(req.log), next));
+  };
+}

@@ -1,0 +1,124 @@
+/**
+ * A batching span processor with a hard bound: finished spans wait in a queue of at most
+ * `maxQueueSize`; beyond that they are dropped and counted, never blocking the request that
+ * ended them. One batch is exported at a time, every `scheduledDelayMs` or as soon as a full
+ * batch is waiting. Spans are copied through `prepare` (the privacy filter) when they end, so the
+ * queue holds only what may leave the process.
+ */
+import { context, TraceFlags } from '@opentelemetry/api';
+import { suppressTracing } from '@opentelemetry/core';
+import type { ReadableSpan, SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace-base';
+
+/** Settings of a BoundedBatchProcessor. */
+export interface BatchOptions {
+  maxQueueSize: number;
+  maxExportBatchSize: number;
+  scheduledDelayMs: number;
+  exportTimeoutMs: number;
+  /** Turns a finished span into what is queued. */
+  prepare: (span: ReadableSpan) => ReadableSpan;
+  /** Called with the number of spans dropped because the queue was full. */
+  onQueueFull?: (dropped: number) => void;
+}
+
+/** Queues finished, sampled spans and exports them in bounded batches. */
+export class BoundedBatchProcessor implements SpanProcessor {
+  private readonly queue: ReadableSpan[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private exporting: Promise<void> | undefined;
+  private stopped = false;
+  private stopping: Promise<void> | undefined;
+
+  constructor(
+    private readonly exporter: SpanExporter,
+    private readonly options: BatchOptions,
+  ) {}
+
+  /** Spans waiting for export. */
+  get queued(): number {
+    return this.queue.length;
+  }
+
+  onStart(): void {}
+
+  onEnd(span: ReadableSpan): void {
+    if (this.stopped || (span.spanContext().traceFlags & TraceFlags.SAMPLED) === 0) return;
+    if (this.queue.length >= this.options.maxQueueSize) {
+      this.options.onQueueFull?.(1);
+      return;
+    }
+    this.queue.push(this.options.prepare(span));
+    if (this.queue.length >= this.options.maxExportBatchSize) this.kick();
+    else this.schedule();
+  }
+
+  /**
+   * Exports what is queued when called (spans that end meanwhile may ride along, but a steady
+   * stream of new ones cannot keep it waiting forever).
+   */
+  async forceFlush(): Promise<void> {
+    let batches = Math.ceil(this.queue.length / this.options.maxExportBatchSize);
+    if (this.exporting !== undefined) await this.exporting;
+    while (batches-- > 0 && this.queue.length > 0) {
+      await (this.exporting ?? this.exportNext());
+    }
+  }
+
+  shutdown(): Promise<void> {
+    this.stopping ??= (async () => {
+      await this.forceFlush();
+      this.stopped = true;
+      clearTimeout(this.timer);
+      await this.exporter.shutdown();
+    })();
+    return this.stopping;
+  }
+
+  private schedule(): void {
+    if (this.timer !== undefined || this.exporting !== undefined) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.kick();
+    }, this.options.scheduledDelayMs);
+    this.timer.unref();
+  }
+
+  private kick(): void {
+    if (this.exporting !== undefined) return;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    void this.exportNext();
+  }
+
+  private exportNext(): Promise<void> {
+    const batch = this.queue.splice(0, this.options.maxExportBatchSize);
+    if (batch.length === 0) return Promise.resolve();
+    const running = this.exportBatch(batch).finally(() => {
+      this.exporting = undefined;
+      if (this.queue.length >= this.options.maxExportBatchSize) this.kick();
+      else if (this.queue.length > 0) this.schedule();
+    });
+    this.exporting = running;
+    return running;
+  }
+
+  /** One export, bounded by exportTimeoutMs, with tracing suppressed so it traces nothing. */
+  private exportBatch(batch: ReadableSpan[]): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timeout = setTimeout(resolve, this.options.exportTimeoutMs);
+      timeout.unref();
+      context.with(suppressTracing(context.active()), () => {
+        try {
+          // The exporter counts, logs or hands failed batches to its fallback itself.
+          this.exporter.export(batch, () => {
+            clearTimeout(timeout);
+            resolve();
+          });
+        } catch {
+          clearTimeout(timeout);
+          resolve();
+        }
+      });
+    });
+  }
+}

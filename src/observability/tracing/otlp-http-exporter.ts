@@ -1,0 +1,91 @@
+/**
+ * OTLP/HTTP with protobuf bodies (`POST {endpoint}/v1/traces`), the collector's default
+ * protocol. One attempt per call and no retries of its own: ResilientExporter decides those.
+ */
+import * as http from 'node:http';
+import * as https from 'node:https';
+import { gzipSync } from 'node:zlib';
+import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
+import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
+import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
+
+/** Settings of an OtlpHttpExporter. */
+export interface OtlpHttpOptions {
+  /** The collector's base URL, e.g. http://localhost:4318 (a URL ending in /v1/traces is kept). */
+  endpoint: string;
+  timeoutMs: number;
+  compression: 'gzip' | 'none';
+}
+
+/** The traces URL for a collector base URL. */
+export function tracesUrl(endpoint: string): URL {
+  const url = new URL(endpoint);
+  const path = url.pathname.replace(/\/+$/, '');
+  url.pathname = path.endsWith('/v1/traces') ? path : `${path}/v1/traces`;
+  return url;
+}
+
+/** Sends span batches to an OTLP/HTTP collector. */
+export class OtlpHttpExporter implements SpanExporter {
+  private readonly url: URL;
+  private readonly agent: http.Agent;
+
+  constructor(private readonly options: OtlpHttpOptions) {
+    this.url = tracesUrl(options.endpoint);
+    const secure = this.url.protocol === 'https:';
+    this.agent = secure
+      ? new https.Agent({ keepAlive: true, maxSockets: 2 })
+      : new http.Agent({ keepAlive: true, maxSockets: 2 });
+  }
+
+  export(spans: ReadableSpan[], done: (result: ExportResult) => void): void {
+    let body: Buffer;
+    try {
+      const encoded = ProtobufTraceSerializer.serializeRequest(spans);
+      if (encoded === undefined) throw new Error('spans could not be encoded as OTLP protobuf');
+      body = Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength);
+      if (this.options.compression === 'gzip') body = gzipSync(body);
+    } catch (error) {
+      done({ code: ExportResultCode.FAILED, error: toError(error) });
+      return;
+    }
+    this.post(body).then(
+      () => done({ code: ExportResultCode.SUCCESS }),
+      (error: unknown) => done({ code: ExportResultCode.FAILED, error: toError(error) }),
+    );
+  }
+
+  shutdown(): Promise<void> {
+    this.agent.destroy();
+    return Promise.resolve();
+  }
+
+  private post(body: Buffer): Promise<void> {
+    const headers: http.OutgoingHttpHeaders = {
+      'content-type': 'application/x-protobuf',
+      'content-length': body.length,
+    };
+    if (this.options.compression === 'gzip') headers['content-encoding'] = 'gzip';
+    const send = this.url.protocol === 'https:' ? https.request : http.request;
+    return new Promise<void>((resolve, reject) => {
+      const req = send(this.url, { method: 'POST', headers, agent: this.agent }, (res) => {
+        res.resume();
+        res.on('end', () => {
+          const status = res.statusCode ?? 0;
+          if (status >= 200 && status < 300) resolve();
+          else reject(new Error(`the collector answered HTTP ${status}`));
+        });
+        res.on('error', reject);
+      });
+      req.setTimeout(this.options.timeoutMs, () =>
+        req.destroy(new Error(`no answer from the collector within ${this.options.timeoutMs} ms`)),
+      );
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
+}
+
+function toError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}

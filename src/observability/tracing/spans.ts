@@ -1,0 +1,89 @@
+/**
+ * Span helpers for the request path. Names and attributes follow docs/TRACING.md; everything set
+ * here still passes the export allowlist (span-privacy.ts), so a mistake cannot leak a secret.
+ * Without a registered tracer provider every call is a cheap no-op.
+ */
+import { type Attributes, type Span, SpanStatusCode, trace } from '@opentelemetry/api';
+import { OBJECT_KEY_ATTRIBUTE, hashSubject } from './span-privacy';
+
+/** The tracer of the gateway's own spans. */
+export const tracer = trace.getTracer('mizuchi-uploadr');
+
+/** Attribute names the gateway sets. */
+export const ATTR = {
+  route: 'mizuchi.route',
+  operation: 'mizuchi.operation',
+  requestId: 'mizuchi.request_id',
+  bytes: 'mizuchi.upload.bytes',
+  partNumber: 'mizuchi.upload.part_number',
+  parts: 'mizuchi.upload.parts',
+  authMethod: 'mizuchi.auth.method',
+  authResult: 'mizuchi.auth.result',
+  subjectHash: 'mizuchi.subject.hash',
+  authzProvider: 'mizuchi.authz.provider',
+  authzDecision: 'mizuchi.authz.decision',
+  authzCached: 'mizuchi.authz.cached',
+  errorCode: 'mizuchi.error.code',
+  objectKey: OBJECT_KEY_ATTRIBUTE,
+} as const;
+
+/**
+ * Names the HTTP server span after the route once routing knows it (`PUT uploads`), so traces
+ * group by route; never by key. Runs in the guard, where the server span is still the active one.
+ */
+export function nameServerSpan(
+  method: string,
+  s3: { route: { name: string }; operation: string; key: string },
+  requestId: string | undefined,
+): void {
+  const span = trace.getActiveSpan();
+  if (span === undefined || !span.isRecording()) return;
+  span.updateName(`${method} ${s3.route.name}`);
+  span.setAttributes({
+    [ATTR.route]: s3.route.name,
+    [ATTR.operation]: s3.operation,
+    ...(requestId !== undefined ? { [ATTR.requestId]: requestId } : {}),
+    ...(s3.key !== '' ? { [ATTR.objectKey]: s3.key } : {}),
+  });
+}
+
+/** Sets attributes on the active span, if any. */
+export function annotate(attributes: Attributes): void {
+  trace.getActiveSpan()?.setAttributes(attributes);
+}
+
+/** The hashed-subject attribute for a principal's subject. */
+export function subjectAttributes(subject: string | undefined): Attributes {
+  return subject === undefined || subject === ''
+    ? {}
+    : { [ATTR.subjectHash]: hashSubject(subject) };
+}
+
+/** Marks a span failed with the error's S3 code (if it has one) and type, never its details. */
+export function recordFailure(span: Span, error: unknown): void {
+  const code =
+    typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string'
+      ? error.code
+      : undefined;
+  if (code !== undefined) span.setAttribute(ATTR.errorCode, code);
+  span.recordException(error instanceof Error ? error : new Error(String(error)));
+  span.setStatus({ code: SpanStatusCode.ERROR, message: code });
+}
+
+/** Runs `fn` inside a new active span named `name`, ending it when `fn` settles. */
+export async function withSpan<T>(
+  name: string,
+  attributes: Attributes,
+  fn: (span: Span) => Promise<T>,
+): Promise<T> {
+  return tracer.startActiveSpan(name, { attributes }, async (span) => {
+    try {
+      return await fn(span);
+    } catch (error) {
+      recordFailure(span, error);
+      throw error;
+    } finally {
+      span.end();
+    }
+  });
+}
