@@ -12,6 +12,7 @@ import { HealthModule } from './health/health.module';
 import { MetricsModule } from './observability/metrics.module';
 import { StorageModule } from './storage/storage.module';
 import { UploadModule } from './upload/upload.module';
+import { ZeroCopyModule } from './zero-copy/zero-copy.module';
 
 /** Extension points of the app, for embedding it with custom parts. */
 export interface AppOptions {
@@ -31,6 +32,7 @@ export class AppModule {
       imports: [
         ConfigModule.forRoot(config),
         StorageModule,
+        ZeroCopyModule,
         AuthModule.register({ authenticators: options.authenticators }),
         AuthzModule.register({ providers: options.authzProviders }),
         HealthModule,

@@ -1,9 +1,12 @@
 #!/usr/bin/env node
 /**
  * Entry point: read the config (--config, MIZUCHI_CONFIG, or the embedded default), optionally
- * only validate it, then serve until SIGTERM/SIGINT and shut down gracefully.
+ * only validate it, then serve until SIGTERM/SIGINT and shut down gracefully. With
+ * `server.workers` above 1 this process becomes the cluster primary (src/cluster/), and each
+ * worker it forks comes back here to run the app with the config the primary sends it.
  */
 import 'reflect-metadata';
+import cluster from 'node:cluster';
 // Nothing here may load Nest, Express or an HTTP client: tracing must patch `http` first, so the
 // app is imported only after startTracing().
 import { ConfigError, loadConfigFile, resolveConfigSource } from './config/load-config';
@@ -11,11 +14,15 @@ import { defaultConfig } from './config/default-config';
 import { assertEnforceable } from './config/enforceable';
 import type { AppConfig } from './config/config.schema';
 import { parseAddress } from './config/server.schema';
+import { createClusterLog, runPrimary } from './cluster/primary';
+import { type Log, runWorker, type ServeHooks } from './cluster/worker';
+import { workerCount } from './cluster/workers';
 import { tryItLines } from './startup-banner';
 import { shutdownGracefully } from './shutdown';
 import { startTracing } from './observability/tracing/start-tracing';
 
 async function main(argv: string[]): Promise<number> {
+  if (cluster.isWorker) return runWorker(serve);
   const source = resolveConfigSource(argv, process.env);
   let config: AppConfig;
   try {
@@ -38,6 +45,27 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
 
+  const workers = workerCount(config.server.workers);
+  if (workers > 1) {
+    const log = createClusterLog(config);
+    return runPrimary({
+      config,
+      workers,
+      log,
+      announce: () => announce(config, source.path, log.log, workers),
+    });
+  }
+  return serve(config, {
+    listening: (log) => announce(config, source.path, log),
+    stopRequested: nextSignal,
+  });
+}
+
+/**
+ * Runs the app for `config` until `hooks.stopRequested` resolves, then shuts it down gracefully.
+ * The single process and each cluster worker run exactly this.
+ */
+async function serve(config: AppConfig, hooks: ServeHooks): Promise<number> {
   const tracing = startTracing(config.tracing, {
     ignorePaths: ['/health', config.metrics.path],
     log: (level, message) => process.stderr.write(`${level}: ${message}\n`),
@@ -50,31 +78,44 @@ async function main(argv: string[]): Promise<number> {
   const app = await createApp(config, logger);
   const { host, port } = parseAddress(config.server.address);
   await app.listen(port, host);
-  logger.log(
-    `serving ${config.buckets.length} route(s) on http://${host.includes(':') ? `[${host}]` : host}:${port}` +
-      (source.path === undefined ? ' with the embedded default config' : ` from ${source.path}`),
-    'Mizuchi',
-  );
-  const lines = tryItLines(config, host, port);
-  if (lines.length > 0)
-    process.stdout.write(`\nTry it:\n${lines.map((l) => `  ${l}`).join('\n')}\n\n`);
-
-  await new Promise<void>((resolve) => {
-    const onSignal = (signal: NodeJS.Signals) => {
-      logger.log(`${signal} received`, 'Shutdown');
-      process.off('SIGTERM', onSignal);
-      process.off('SIGINT', onSignal);
-      resolve();
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
+  hooks.listening((message, context) => {
+    logger.log(message, context);
   });
+
+  logger.log(await hooks.stopRequested(), 'Shutdown');
   await shutdownGracefully(app, config.server.shutdown_grace_seconds * 1000, logger);
   // Spans of the last requests still go out, within the batch export timeout.
   await tracing?.shutdown().catch((err: unknown) => {
     logger.warn(`tracing shutdown failed: ${String(err)}`, 'Tracing');
   });
   return 0;
+}
+
+/** Logs `serving N route(s) on URL ...` and prints the `Try it:` block, once per gateway. */
+function announce(config: AppConfig, path: string | undefined, log: Log, workers = 1): void {
+  const { host, port } = parseAddress(config.server.address);
+  log(
+    `serving ${config.buckets.length} route(s) on http://${host.includes(':') ? `[${host}]` : host}:${port}` +
+      (path === undefined ? ' with the embedded default config' : ` from ${path}`) +
+      (workers > 1 ? ` (${workers} workers)` : ''),
+    'Mizuchi',
+  );
+  const lines = tryItLines(config, host, port);
+  if (lines.length > 0)
+    process.stdout.write(`\nTry it:\n${lines.map((l) => `  ${l}`).join('\n')}\n\n`);
+}
+
+/** The first SIGTERM or SIGINT from now on; a second one gets Node's default (exit at once). */
+function nextSignal(): Promise<string> {
+  return new Promise((resolve) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+      resolve(`${signal} received`);
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
 }
 
 main(process.argv.slice(2)).then(

@@ -166,6 +166,10 @@ describe('uploads that the client does not finish', () => {
       'route:files': expect.objectContaining({ status: 'up' }),
       // Tracing is off in this app: a detail, never a reason to fail.
       tracing: { status: 'up', exporter: 'disabled', breaker: 'closed' },
+      zero_copy: expect.objectContaining({
+        status: 'up',
+        mode: expect.stringMatching(/^(splice|stream)$/),
+      }),
     });
   });
 });

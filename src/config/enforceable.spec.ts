@@ -1,6 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig } from './load-config';
 import { assertEnforceable } from './enforceable';
@@ -55,6 +55,63 @@ describe('assertEnforceable', () => {
       {},
     );
     expect(() => assertEnforceable(config, 'c.yaml')).not.toThrow();
+  });
+
+  describe('SigV4 replay protection with several workers', () => {
+    const signed = (
+      workers: number | string,
+      sigv4: Record<string, unknown> = {},
+      enabled = true,
+    ) =>
+      parseConfig(
+        {
+          server: { workers },
+          buckets: [
+            route({}),
+            {
+              ...route({
+                auth: {
+                  enabled,
+                  sigv4: {
+                    credentials: [
+                      { access_key: 'AKID0001', secret_key: 'secret-key', subject: 's' },
+                    ],
+                    ...sigv4,
+                  },
+                },
+              }),
+              name: 'signed',
+              path_prefix: '/signed',
+            },
+          ],
+        },
+        {},
+      );
+
+    it('refuses the in-memory replay store, naming the route and the Redis store', () => {
+      const problems = () => assertEnforceable(signed(2), 'c.yaml');
+      expect(problems).toThrow(
+        /buckets\[1\]\.auth\.sigv4\.replay_store: the in-memory replay store is per process/,
+      );
+      expect(problems).toThrow(/server\.workers: 2 .*configure the Redis replay store/);
+    });
+
+    it('accepts the Redis replay store, or one worker with the in-memory store', () => {
+      const redis = { replay_store: { type: 'redis', url: 'redis://127.0.0.1:6379' } };
+      expect(() => assertEnforceable(signed(4, redis))).not.toThrow();
+      expect(() => assertEnforceable(signed(1))).not.toThrow();
+    });
+
+    it('does not mind the store when replay protection is off or the route is anonymous', () => {
+      expect(() => assertEnforceable(signed(2, { replay_protection: false }))).not.toThrow();
+      expect(() => assertEnforceable(signed(2, {}, false))).not.toThrow();
+    });
+
+    it('counts auto as one worker per CPU', () => {
+      const check = () => assertEnforceable(signed('auto'));
+      if (availableParallelism() > 1) expect(check).toThrow(/in-memory replay store/);
+      else expect(check).not.toThrow();
+    });
   });
 
   describe('JWT routes', () => {

@@ -2,14 +2,14 @@
 import { Controller, Get, Inject } from '@nestjs/common';
 import { HealthCheck, HealthCheckService, type HealthCheckResult } from '@nestjs/terminus';
 import { BackendHealthIndicator } from './backend.health';
-import { TracingHealthIndicator } from './tracing.health';
+import { DetailsHealthIndicator } from './details.health';
 
 @Controller('health')
 export class HealthController {
   constructor(
     @Inject(HealthCheckService) private readonly health: HealthCheckService,
     @Inject(BackendHealthIndicator) private readonly backends: BackendHealthIndicator,
-    @Inject(TracingHealthIndicator) private readonly tracing: TracingHealthIndicator,
+    @Inject(DetailsHealthIndicator) private readonly details: DetailsHealthIndicator,
   ) {}
 
   /** The process is up and its event loop answers. */
@@ -26,6 +26,10 @@ export class HealthController {
   @Get('ready')
   @HealthCheck()
   ready(): Promise<HealthCheckResult> {
-    return this.health.check([...this.backends.checks(), () => this.tracing.check()]);
+    return this.health.check([
+      ...this.backends.checks(),
+      () => this.details.tracing(),
+      () => this.details.zeroCopy(),
+    ]);
   }
 }

@@ -3,11 +3,11 @@ import { Module } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
 import { BackendHealthIndicator } from './backend.health';
 import { HealthController } from './health.controller';
-import { TracingHealthIndicator } from './tracing.health';
+import { DetailsHealthIndicator } from './details.health';
 
 @Module({
   imports: [TerminusModule.forRoot({ logger: false })],
   controllers: [HealthController],
-  providers: [BackendHealthIndicator, TracingHealthIndicator],
+  providers: [BackendHealthIndicator, DetailsHealthIndicator],
 })
 export class HealthModule {}

@@ -1,20 +1,26 @@
 /**
  * MetricsModule: Prometheus exposition. On the main port at `metrics.path` through
  * @willsoto/nestjs-prometheus, or on a separate `metrics.port` (kept off the public listener)
- * by a small server of its own. Default process metrics are included either way.
+ * by a small server of its own. Default process metrics are included either way. In a cluster
+ * worker either one answers with the aggregate of all workers, which it gets from the primary.
  */
 import { createServer, type Server } from 'node:http';
 import {
+  Controller,
   type DynamicModule,
+  Get,
   Inject,
   Injectable,
   Logger,
   Module,
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
+  Res,
 } from '@nestjs/common';
-import { PrometheusModule } from '@willsoto/nestjs-prometheus';
+import { PrometheusController, PrometheusModule } from '@willsoto/nestjs-prometheus';
+import type { Response } from 'express';
 import { collectDefaultMetrics, register } from 'prom-client';
+import { aggregatedMetrics, isClusterWorker, metricsExposition } from '../cluster/worker-metrics';
 import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/config.schema';
 import { parseAddress } from '../config/server.schema';
@@ -41,7 +47,7 @@ export class MetricsPortServer implements OnApplicationBootstrap, OnApplicationS
         res.writeHead(404).end();
         return;
       }
-      register.metrics().then(
+      metricsExposition().then(
         (text) => res.writeHead(200, { 'content-type': register.contentType }).end(text),
         () => res.writeHead(500).end(),
       );
@@ -59,6 +65,17 @@ export class MetricsPortServer implements OnApplicationBootstrap, OnApplicationS
   }
 }
 
+/** `metrics.path` on the main port of a cluster worker: every worker's metrics, aggregated. */
+@Controller()
+export class ClusterPrometheusController extends PrometheusController {
+  @Get()
+  override async index(@Res({ passthrough: true }) response: Response): Promise<string> {
+    const text = await aggregatedMetrics();
+    response.header('Content-Type', register.contentType);
+    return text;
+  }
+}
+
 @Module({})
 export class MetricsModule {
   /**
@@ -71,7 +88,11 @@ export class MetricsModule {
     if (!enabled) return [];
     if (port !== undefined) return [{ module: MetricsModule, providers: [MetricsPortServer] }];
     return [
-      PrometheusModule.register({ path, defaultMetrics: { enabled: !defaultMetricsRegistered() } }),
+      PrometheusModule.register({
+        path,
+        defaultMetrics: { enabled: !defaultMetricsRegistered() },
+        ...(isClusterWorker() ? { controller: ClusterPrometheusController } : {}),
+      }),
     ];
   }
 }

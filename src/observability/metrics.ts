@@ -1,7 +1,9 @@
 /**
  * The gateway's Prometheus metrics (DESIGN.md §6), on prom-client's default registry, which
  * @willsoto/nestjs-prometheus serves. Labels stay bounded: route names, operations, statuses,
- * methods and error codes, never a key, a subject or an address.
+ * methods and error codes, never a key, a subject or an address. Under `server.workers` the
+ * primary sums each metric across workers (prom-client's default aggregator) unless it names
+ * another.
  */
 import { Counter, Gauge, Histogram, register, type Metric } from 'prom-client';
 
@@ -136,6 +138,8 @@ export class GatewayMetrics {
       new Gauge({
         name: 'mizuchi_tracing_breaker_open',
         help: '1 while the span exporter circuit breaker is open (no export attempted), else 0.',
+        // Across cluster workers: 1 while any worker's breaker is open, not the number open.
+        aggregator: 'max',
       }),
   );
 }

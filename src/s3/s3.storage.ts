@@ -1,5 +1,6 @@
 /** The S3 backend: the storage interface implemented with @aws-sdk/client-s3. */
 import { createHash } from 'node:crypto';
+import type { MetadataBearer, MiddlewareStack } from '@smithy/types';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -94,6 +95,25 @@ export function multipartEtag(parts: ReadonlyArray<{ etag: string }>): string {
   return `"${digest}-${parts.length}"`;
 }
 
+/**
+ * Puts the client's SHA-256 of the body into the backend request's signature
+ * (x-amz-content-sha256), so the backend refuses a body that does not match it.
+ */
+function signPayloadHash<I extends object, O extends MetadataBearer>(
+  stack: MiddlewareStack<I, O>,
+  payloadSha256: string | undefined,
+): void {
+  if (payloadSha256 === undefined) return;
+  stack.add(
+    (next) => (args) => {
+      (args.request as { headers: Record<string, string> }).headers['x-amz-content-sha256'] =
+        payloadSha256;
+      return next(args);
+    },
+    { step: 'build', name: 'mizuchiPayloadSha256' },
+  );
+}
+
 /** Stores objects in one bucket of an S3-compatible service. */
 export class S3Storage extends Storage {
   readonly description: string;
@@ -108,6 +128,11 @@ export class S3Storage extends Storage {
     this.clients = createS3Clients(cfg);
   }
 
+  /** Plain-HTTP endpoints only: splice moves bytes between TCP sockets, never through TLS. */
+  override get acceptsSplice(): boolean {
+    return this.cfg.endpoint !== undefined && this.cfg.endpoint.startsWith('http:');
+  }
+
   async putObject(input: PutObjectInput): Promise<PutObjectResult> {
     const command = new PutObjectCommand({
       ...putObjectParams(input.attributes),
@@ -116,6 +141,7 @@ export class S3Storage extends Storage {
       Body: input.body,
       ContentLength: input.contentLength,
     });
+    signPayloadHash(command.middlewareStack, input.payloadSha256);
     const out = await this.call(
       'PutObject',
       () => this.clients.data.send(command, { abortSignal: input.signal }),
@@ -171,6 +197,7 @@ export class S3Storage extends Storage {
         ? { [CHECKSUM_FIELD[input.checksum.algorithm]]: input.checksum.value }
         : {}),
     });
+    signPayloadHash(command.middlewareStack, input.payloadSha256);
     const out = await this.call(
       'UploadPart',
       () => this.clients.data.send(command, { abortSignal: input.signal }),

@@ -19,6 +19,11 @@ export interface BodyInput {
   contentLength: number;
   /** Aborted when the client goes away or the gateway shuts down: nothing may be stored then. */
   signal: AbortSignal;
+  /**
+   * The client's hex SHA-256 of the body, when the gateway does not verify it itself (a spliced
+   * body): the backend must then check it, e.g. as the signed x-amz-content-sha256.
+   */
+  payloadSha256?: string;
 }
 
 /** A single-request object upload. */
@@ -92,6 +97,14 @@ export interface StorageHealth {
 export abstract class Storage {
   /** A short label for logs and health output, e.g. `s3:my-bucket` or `filesystem:/data`. */
   abstract readonly description: string;
+
+  /**
+   * Whether a body may reach this backend by splice(2) (a SpliceBody): only a backend that
+   * receives it over plain TCP and verifies what the gateway then cannot (digests) says yes.
+   */
+  get acceptsSplice(): boolean {
+    return false;
+  }
 
   /** Stores a whole object atomically: it appears complete or not at all. */
   abstract putObject(input: PutObjectInput): Promise<PutObjectResult>;

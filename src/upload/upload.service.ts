@@ -2,6 +2,7 @@
  * UploadService: turns one classified S3 request into backend calls. It sees a body stream and
  * parsed parameters, never Express objects, and owns the rule that a failed upload leaves nothing.
  */
+import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { Attributes } from '@opentelemetry/api';
@@ -32,6 +33,8 @@ import type { Storage } from '../storage/storage';
 import { StorageRegistry } from '../storage/storage.registry';
 import { BodyGate, Transfer } from './body-source';
 import { InFlightUploads } from './in-flight-uploads';
+import type { SpliceBody } from '../zero-copy/splice-body';
+import { ZeroCopyService } from '../zero-copy/zero-copy.service';
 import { type PayloadPlan, checkObjectSize, drain, planPayload, tooLargeForRoute } from './payload';
 
 /** Headers plus an optional XML body: what an operation answers. */
@@ -65,6 +68,7 @@ export class UploadService {
     @Inject(StorageRegistry) private readonly storage: StorageRegistry,
     @Inject(InFlightUploads) private readonly inFlight: InFlightUploads,
     @Inject(UploadIdCodec) private readonly uploadIds: UploadIdCodec,
+    @Inject(ZeroCopyService) private readonly zeroCopy: ZeroCopyService,
     @Inject(APP_CONFIG) config: AppConfig,
   ) {
     this.partBuffers = new Budget(config.server.limits.part_buffer_bytes);
@@ -85,6 +89,23 @@ export class UploadService {
     checkObjectSize(plan.length, upload.max_object_size);
     const storage = this.storage.get(ctx.route.name);
     const length = plan.length;
+    const spliced =
+      length !== undefined && length <= upload.multipart_threshold
+        ? this.spliceBody(body, headers, length, storage)
+        : undefined;
+    if (spliced !== undefined) {
+      const result = await this.transferSpliced(ctx, spliced, clientSignal, (signal) =>
+        storage.putObject({
+          key: storageKey(ctx),
+          body: spliced,
+          contentLength: spliced.length,
+          attributes,
+          signal,
+          payloadSha256: spliceHash(headers),
+        }),
+      );
+      return { headers: responseHeaders(result) };
+    }
     const result = await this.transfer(
       ctx,
       body,
@@ -181,7 +202,8 @@ export class UploadService {
     const max = ctx.route.upload.max_object_size;
     if (max !== undefined && length > max) throw tooLargeForRoute(max);
     const storage = this.storage.get(ctx.route.name);
-    const result = await this.transfer(ctx, body, plan, clientSignal, (source, signal) =>
+    const spliced = this.spliceBody(body, headers, length, storage);
+    const send = (source: Readable, signal: AbortSignal, payloadSha256?: string) =>
       storage.uploadPart({
         key: storageKey(ctx),
         uploadId: backendId,
@@ -191,8 +213,14 @@ export class UploadService {
         contentMd5: attributes.contentMd5,
         checksum: attributes.checksum,
         signal,
-      }),
-    );
+        payloadSha256,
+      });
+    const result =
+      spliced !== undefined
+        ? await this.transferSpliced(ctx, spliced, clientSignal, (signal) =>
+            send(spliced, signal, spliceHash(headers)),
+          )
+        : await this.transfer(ctx, body, plan, clientSignal, send);
     metrics().parts.inc({ bucket: ctx.route.name, source: 'client' });
     this.logger.debug(`multipart: part ${partNumber} stored (${length} bytes)`);
     return {
@@ -308,6 +336,36 @@ export class UploadService {
     return backendId;
   }
 
+  /** A SpliceBody when ZeroCopyService lets this body bypass Node, else undefined. */
+  private spliceBody(
+    body: Readable,
+    headers: RawHeaders,
+    length: number,
+    storage: Storage,
+  ): SpliceBody | undefined {
+    if (!isIncomingMessage(body)) return undefined;
+    return this.zeroCopy.bodyFor(body, headers, length, storage.acceptsSplice);
+  }
+
+  /**
+   * Sends a spliced body: the bytes never pass through Node, so the backend verifies what the
+   * gateway would have (the signed payload hash, Content-MD5) and refuses a body that is short,
+   * long or wrong; a client abort or shutdown cancels the splice through `signal`.
+   */
+  private async transferSpliced<T>(
+    ctx: S3RequestContext,
+    body: SpliceBody,
+    clientSignal: AbortSignal,
+    send: (signal: AbortSignal) => Promise<T>,
+  ): Promise<T> {
+    return this.inFlight.run(clientSignal, async (signal) => {
+      const result = await send(signal);
+      metrics().uploadBytes.inc({ bucket: ctx.route.name }, body.length);
+      annotate({ [ATTR.bytes]: body.length, 'mizuchi.zero_copy': true });
+      return result;
+    });
+  }
+
   /**
    * Moves a body through its plan into `send`. The first failure anywhere (client, verifier,
    * backend, shutdown) aborts the backend request before it can complete.
@@ -343,6 +401,16 @@ export class UploadService {
       }
     });
   }
+}
+
+function isIncomingMessage(body: Readable): body is IncomingMessage {
+  return 'socket' in body && 'httpVersion' in body;
+}
+
+/** The client's hex SHA-256, which a spliced body's backend request must be signed with. */
+function spliceHash(headers: RawHeaders): string | undefined {
+  const hash = firstHeader(headers, 'x-amz-content-sha256');
+  return hash !== undefined && /^[0-9a-f]{64}$/.test(hash) ? hash : undefined;
 }
 
 /** Route, operation and (filtered on export unless allowed) key of an upload span. */

@@ -1,0 +1,155 @@
+/**
+ * A request body that is moved by splice(2) instead of through Node. The S3 backend hands it to
+ * the AWS SDK like any stream; the SDK's HTTP handler calls `body.pipe(request)`, and here that
+ * pipe sends the request head and the bytes Node had already read, then splices the rest of the
+ * body from the client's socket straight into the backend's, and ends the request. The SDK
+ * still signs the request, parses the answer and maps errors.
+ *
+ * The client connection stays usable: Node's parser is walked past the spliced bytes
+ * (skipBody) before anything answers the client. If the transfer fails midway, the client
+ * connection is in an unknown state and is closed once its answer has been sent.
+ */
+import { once } from 'node:events';
+import type { ClientRequest, IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import { Readable, type Writable } from 'node:stream';
+import { resumeReading, skipBody, socketFd, stopReading, takeBuffered } from './node-internals';
+import { type SpliceAddon, spliceOnce } from './splice-addon';
+
+/** Settings of a SpliceBody. */
+export interface SpliceBodyOptions {
+  addon: SpliceAddon;
+  pipeSize: number;
+  idleTimeoutMs: number;
+  /** Called once with the bytes spliced and the bytes Node had already read (written by Node). */
+  onDone?: (spliced: number, buffered: number) => void;
+}
+
+type SocketWithTimeout = Socket & { timeout?: number };
+
+/** The client's request body, to be spliced into one backend request. */
+export class SpliceBody extends Readable {
+  private started = false;
+  private failed = false;
+
+  constructor(
+    private readonly req: IncomingMessage,
+    readonly length: number,
+    private readonly options: SpliceBodyOptions,
+  ) {
+    super();
+  }
+
+  /** True once the body began moving; the request stream must not be read by anyone else. */
+  get consumed(): boolean {
+    return this.started;
+  }
+
+  override _read(): void {
+    // Only pipe() into a ClientRequest moves this body; reading it as a stream is a bug.
+    this.destroy(new Error('a spliced body cannot be read as a stream'));
+  }
+
+  override pipe<T extends NodeJS.WritableStream>(destination: T): T {
+    const request = destination as unknown as ClientRequest;
+    this.started = true;
+    this.spliceInto(request).then(
+      () => this.push(null),
+      (err: unknown) => {
+        const error = err instanceof Error ? err : new Error(String(err));
+        request.destroy(error);
+        this.destroy(error);
+      },
+    );
+    return destination;
+  }
+
+  private async spliceInto(request: ClientRequest): Promise<void> {
+    const clientSocket = this.req.socket;
+    stopReading(clientSocket);
+    const buffered = Buffer.concat(takeBuffered(this.req));
+    const remaining = this.length - buffered.length;
+    if (remaining < 0) throw new Error('the client sent more body bytes than its Content-Length');
+
+    const upstream = await connectedSocket(request);
+    // Head (and the bytes Node read) must be in the kernel before splice writes behind them.
+    await writeThrough(request, upstream, buffered);
+    if (remaining > 0) {
+      const inFd = socketFd(clientSocket);
+      const outFd = socketFd(upstream);
+      if (inFd === undefined || outFd === undefined) throw new Error('a socket has no fd');
+      const clientTimeout = (clientSocket as SocketWithTimeout).timeout ?? 0;
+      // Node sees no traffic while the kernel moves the bytes; the addon's idle timeout rules.
+      clientSocket.setTimeout(0);
+      upstream.setTimeout(0);
+      const cancel = new AbortController();
+      const onEarly = () => cancel.abort();
+      // An early answer (e.g. 403) or a destroyed request ends the transfer at once.
+      request.once('response', onEarly);
+      request.once('close', onEarly);
+      try {
+        await spliceOnce(
+          this.options.addon,
+          {
+            inFd,
+            outFd,
+            length: remaining,
+            pipeSize: this.options.pipeSize,
+            idleTimeoutMs: this.options.idleTimeoutMs,
+          },
+          cancel.signal,
+        );
+      } catch (err) {
+        this.abandonClientConnection();
+        throw err;
+      } finally {
+        request.off('response', onEarly);
+        request.off('close', onEarly);
+      }
+      skipBody(this.req, remaining);
+      clientSocket.setTimeout(clientTimeout);
+    }
+    resumeReading(clientSocket);
+    // The request has ended for Node too ('end' fires), as after a streamed body.
+    this.req.resume();
+    this.options.onDone?.(remaining, buffered.length);
+    request.end();
+  }
+
+  /** The client still has unsent body bytes in flight: answer, then close the connection. */
+  private abandonClientConnection(): void {
+    if (this.failed) return;
+    this.failed = true;
+    const res = (this.req as IncomingMessage & { res?: Writable & { shouldKeepAlive?: boolean } })
+      .res;
+    if (res !== undefined) {
+      res.shouldKeepAlive = false;
+      res.once('finish', () => this.req.socket.destroy());
+      res.once('close', () => this.req.socket.destroy());
+    } else {
+      this.req.socket.destroy();
+    }
+  }
+}
+
+/** The request's socket once it is connected. */
+async function connectedSocket(request: ClientRequest): Promise<Socket> {
+  const socket = request.socket ?? ((await once(request, 'socket')) as [Socket])[0];
+  if ((socket as Socket & { connecting: boolean }).connecting) await once(socket, 'connect');
+  return socket;
+}
+
+/** Writes `data` (maybe empty) through the request and waits until it reached the kernel. */
+async function writeThrough(request: ClientRequest, socket: Socket, data: Buffer): Promise<void> {
+  if (data.length > 0) {
+    await new Promise<void>((resolve, reject) =>
+      request.write(data, (err) => (err ? reject(err) : resolve())),
+    );
+  } else {
+    request.flushHeaders();
+  }
+  // Writes complete in order: when this empty write is done, everything before it is sent.
+  await new Promise<void>((resolve, reject) =>
+    socket.write(Buffer.alloc(0), (err) => (err ? reject(err) : resolve())),
+  );
+}
