@@ -1,8 +1,11 @@
-# Build stage: install everything, compile TypeScript.
+# Build stage: install everything (building the splice addon with node-gyp), compile TypeScript.
 FROM node:20-bookworm-slim AS build
+RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ \
+  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY package.json package-lock.json ./
-COPY native-splice/package.json native-splice/
+# The whole addon package: npm ci links it and runs its install script (node-gyp rebuild).
+COPY native-splice/ native-splice/
 RUN npm ci --no-audit --no-fund
 COPY . .
 RUN npx nest build && npm prune --omit=dev
@@ -13,6 +16,8 @@ ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=build --chown=node:node /app/package.json ./
 COPY --from=build --chown=node:node /app/node_modules ./node_modules
+# node_modules/@mizuchi/native-splice is a link to this folder (with build/Release/*.node).
+COPY --from=build --chown=node:node /app/native-splice ./native-splice
 COPY --from=build --chown=node:node /app/dist ./dist
 RUN mkdir -p /app/data && chown node:node /app/data
 USER node

@@ -6,7 +6,8 @@ import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { Attributes } from '@opentelemetry/api';
-import { Span } from 'nestjs-otel';
+// The decorator alone: nestjs-otel's index also loads its metrics stack (about 30 MB resident).
+import { Span } from 'nestjs-otel/lib/tracing/decorators/span';
 import {
   CHECKSUM_HEADERS,
   type ChecksumAlgorithmName,

@@ -20,6 +20,7 @@ interface TcpHandle {
 /** The parts of Node's HTTP parser used here. */
 interface HttpParser {
   execute(data: Buffer): number | Error;
+  resume(): void;
   [callback: number]: unknown;
 }
 
@@ -100,11 +101,15 @@ export function skipBody(req: IncomingMessage, remaining: number): void {
   const saved = parser[index];
   parser[index] = () => undefined;
   try {
+    // Node pauses the parser itself when it ran while the socket was marked paused (our
+    // stopReading); a paused parser would silently parse nothing.
+    parser.resume();
     let left = remaining;
     while (left > 0) {
       const n = Math.min(left, ZEROS.length);
       const result = parser.execute(ZEROS.subarray(0, n));
       if (result instanceof Error) throw result;
+      if (result !== n) throw new Error(`the HTTP parser took ${result} of ${n} skipped bytes`);
       left -= n;
     }
   } finally {
@@ -130,6 +135,8 @@ export function missingInternals(socket: Socket): string[] {
     missing.push('socket.parser.execute');
   } else if (bodyCallbackIndex(parser) === undefined) {
     missing.push('HTTPParser.kOnBody');
+  } else if (typeof parser.resume !== 'function') {
+    missing.push('socket.parser.resume');
   } else if (typeof parser[bodyCallbackIndex(parser)!] !== 'function') {
     missing.push('parser[kOnBody]');
   }

@@ -56,9 +56,9 @@ export class SpliceBody extends Readable {
     this.spliceInto(request).then(
       () => this.push(null),
       (err: unknown) => {
-        const error = err instanceof Error ? err : new Error(String(err));
-        request.destroy(error);
-        this.destroy(error);
+        // The SDK learns of the failure through its request; nobody listens on this stream.
+        request.destroy(err instanceof Error ? err : new Error(String(err)));
+        this.destroy();
       },
     );
     return destination;
@@ -83,10 +83,18 @@ export class SpliceBody extends Readable {
       clientSocket.setTimeout(0);
       upstream.setTimeout(0);
       const cancel = new AbortController();
-      const onEarly = () => cancel.abort();
+      let answeredEarly = false;
+      // A backend answers as soon as it has the last byte, which can be before the addon's
+      // completion reaches JS: only a refusal (an error status) cuts the transfer short.
+      const onResponse = (res: IncomingMessage) => {
+        if ((res.statusCode ?? 0) < 300) return;
+        answeredEarly = true;
+        cancel.abort();
+      };
+      const onClose = () => cancel.abort();
       // An early answer (e.g. 403) or a destroyed request ends the transfer at once.
-      request.once('response', onEarly);
-      request.once('close', onEarly);
+      request.once('response', onResponse);
+      request.once('close', onClose);
       try {
         await spliceOnce(
           this.options.addon,
@@ -100,11 +108,26 @@ export class SpliceBody extends Readable {
           cancel.signal,
         );
       } catch (err) {
-        this.abandonClientConnection();
+        // A client that went away gets no answer: its socket (which Node no longer reads, so
+        // Node would never notice the close) goes now. Otherwise answer first, then close.
+        if ((err as { side?: string }).side === 'in') {
+          // Let Node see the close first, so the request counts as a client abort (the upload's
+          // signal says IncompleteBody) rather than as a backend failure.
+          const res = (this.req as IncomingMessage & { res?: Writable & { closed: boolean } }).res;
+          const responseClosed =
+            res !== undefined && !res.closed ? once(res, 'close') : Promise.resolve();
+          clientSocket.destroy();
+          await responseClosed;
+        } else {
+          this.abandonClientConnection();
+        }
+        // The backend refused before taking the whole body: the SDK reads its answer (and the
+        // unfinished request's socket is never reused).
+        if (answeredEarly) return;
         throw err;
       } finally {
-        request.off('response', onEarly);
-        request.off('close', onEarly);
+        request.off('response', onResponse);
+        request.off('close', onClose);
       }
       skipBody(this.req, remaining);
       clientSocket.setTimeout(clientTimeout);
