@@ -13,6 +13,7 @@ import { once } from 'node:events';
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { Readable, type Writable } from 'node:stream';
+import { addBodyBytes } from '../observability/logging/access-log';
 import { resumeReading, skipBody, socketFd, stopReading, takeBuffered } from './node-internals';
 import { type SpliceAddon, spliceOnce } from './splice-addon';
 
@@ -135,6 +136,7 @@ export class SpliceBody extends Readable {
     resumeReading(clientSocket);
     // The request has ended for Node too ('end' fires), as after a streamed body.
     this.req.resume();
+    addBodyBytes(this.req, remaining);
     this.options.onDone?.(remaining, buffered.length);
     request.end();
   }

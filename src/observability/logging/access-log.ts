@@ -83,6 +83,12 @@ export function countBodyBytes(req: CountedRequest): void {
   };
 }
 
+/** Counts body bytes that went past Node (spliced by the kernel), so the access line has them. */
+export function addBodyBytes(req: IncomingMessage, bytes: number): void {
+  const counted = req as CountedRequest;
+  if (counted[BODY_BYTES] !== undefined) counted[BODY_BYTES] += bytes;
+}
+
 /**
  * Express middleware: reuses the gateway's request id (set by requestIdMiddleware, which must run
  * first), runs the rest of the request with `root.child({ request_id })` as its logger, and logs
