@@ -1,7 +1,7 @@
 // The splice(2) addon against real loopback TCP sockets: byte-exact transfers, exact length,
 // failures, cancellation, idle timeout, fd hygiene, the shared epoll thread under slow clients,
 // and process teardown. No assertion depends on timing.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -626,6 +626,36 @@ worker.once('message', async (active) => {
 `);
     expect({ code, signal }).toEqual({ code: 0, signal: null });
     expect(output).toBe('uncaught thrown by done 0\n');
+  });
+
+  it('installs without a C++ compiler: the install step exits 0 and the addon says why', () => {
+    // What `npm ci` runs on a machine without a toolchain, simulated with a compiler that fails.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'native-splice-nocc-'));
+    try {
+      for (const entry of ['binding.gyp', 'index.js', 'package.json', 'scripts', 'src']) {
+        fs.cpSync(path.join(packageDir, entry), path.join(dir, entry), { recursive: true });
+      }
+      const install = spawnSync(process.execPath, [path.join(dir, 'scripts', 'install.js')], {
+        cwd: dir,
+        env: { ...process.env, CC: '/bin/false', CXX: '/bin/false', CXX_host: '/bin/false' },
+        encoding: 'utf8',
+      });
+      expect(install.status).toBe(0);
+      expect(fs.existsSync(path.join(dir, 'build', 'install-error.log'))).toBe(true);
+      const probe = spawnSync(
+        process.execPath,
+        [
+          '-e',
+          `const ns = require(${JSON.stringify(dir)}); console.log(JSON.stringify({ available: ns.available, loadError: ns.loadError }));`,
+        ],
+        { encoding: 'utf8' },
+      );
+      const loaded = JSON.parse(probe.stdout) as { available: boolean; loadError: string };
+      expect(loaded.available).toBe(false);
+      expect(loaded.loadError).toContain('the addon was not built at install');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('never throws on require when the addon is missing, and explains why', async () => {
