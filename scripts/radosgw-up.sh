@@ -154,7 +154,9 @@ if port_in_use "$RGW_PORT"; then
   [[ -z $PORT_WAS_SET ]] || die "RGW_PORT=$RGW_PORT is already in use"
   RGW_PORT=$(next_free_port "$RGW_PORT")
 fi
-MON_V2_PORT=$(next_free_port 43300)
+# Below Linux's ephemeral range (32768-60999): a port there can be held by some client socket
+# that no listener check sees, and the monitor's bind would then fail.
+MON_V2_PORT=$(next_free_port 13300)
 MON_V1_PORT=$(next_free_port $((MON_V2_PORT + 1)))
 mkdir -p "$RGW_DIR"/{mon,osd,rgw,run,log}
 touch "$MARKER"
