@@ -17,6 +17,8 @@ export type S3BackendConfig = NonNullable<RouteConfig['s3']>;
 export interface S3Clients {
   control: S3Client;
   data: S3Client;
+  /** The keep-alive agent for the endpoint's scheme, shared with the lean data path. */
+  agent: http.Agent;
   destroy(): void;
 }
 
@@ -63,6 +65,7 @@ export function createS3Clients(cfg: S3BackendConfig): S3Clients {
   return {
     control,
     data,
+    agent: cfg.endpoint?.startsWith('https:') === true ? httpsAgent : httpAgent,
     destroy() {
       control.destroy();
       data.destroy();

@@ -14,6 +14,7 @@ import {
   type PutObjectCommandInput,
 } from '@aws-sdk/client-s3';
 import {
+  CHECKSUM_HEADERS,
   S3Error,
   normalizeEtag,
   type ChecksumAlgorithmName,
@@ -36,6 +37,7 @@ import {
 import { metrics } from '../observability/metrics';
 import { mapBackendError } from './backend-errors';
 import { createS3Clients, type S3BackendConfig, type S3Clients } from './s3-client.factory';
+import { answeredChecksum, attributeHeaders, LeanDataClient } from './lean-data-client';
 
 type ChecksumFields = Pick<
   PutObjectCommandInput,
@@ -118,6 +120,8 @@ function signPayloadHash<I extends object, O extends MetadataBearer>(
 export class S3Storage extends Storage {
   readonly description: string;
   private readonly clients: S3Clients;
+  /** PutObject and UploadPart without the SDK, where the settings allow it. */
+  private readonly lean: LeanDataClient | undefined;
 
   constructor(
     private readonly cfg: S3BackendConfig,
@@ -126,6 +130,9 @@ export class S3Storage extends Storage {
     super();
     this.description = `s3:${cfg.bucket}${cfg.endpoint !== undefined ? `@${cfg.endpoint}` : ''}`;
     this.clients = createS3Clients(cfg);
+    this.lean = LeanDataClient.supports(cfg)
+      ? new LeanDataClient(cfg, this.clients.agent)
+      : undefined;
   }
 
   /** Plain-HTTP endpoints only: splice moves bytes between TCP sockets, never through TLS. */
@@ -134,6 +141,34 @@ export class S3Storage extends Storage {
   }
 
   async putObject(input: PutObjectInput): Promise<PutObjectResult> {
+    const lean = this.lean;
+    if (lean !== undefined) {
+      const answer = await this.call(
+        'PutObject',
+        () =>
+          lean.put({
+            key: input.key,
+            headers: attributeHeaders(input.attributes),
+            body: input.body,
+            contentLength: input.contentLength,
+            signal: input.signal,
+            payloadSha256: input.payloadSha256,
+          }),
+        input.signal,
+      );
+      const h = answer.headers;
+      return {
+        etag: headerValue(h.etag) ?? '""',
+        versionId: headerValue(h['x-amz-version-id']),
+        checksum: answeredChecksum(h, input.attributes.checksum?.algorithm),
+        serverSideEncryption: headerValue(h['x-amz-server-side-encryption']),
+        sseKmsKeyId: headerValue(h['x-amz-server-side-encryption-aws-kms-key-id']),
+        bucketKeyEnabled:
+          h['x-amz-server-side-encryption-bucket-key-enabled'] === undefined
+            ? undefined
+            : headerValue(h['x-amz-server-side-encryption-bucket-key-enabled']) === 'true',
+      };
+    }
     const command = new PutObjectCommand({
       ...putObjectParams(input.attributes),
       Bucket: this.cfg.bucket,
@@ -185,6 +220,29 @@ export class S3Storage extends Storage {
   }
 
   async uploadPart(input: UploadPartInput): Promise<UploadPartResult> {
+    const lean = this.lean;
+    if (lean !== undefined) {
+      const headers: Record<string, string> = {};
+      if (input.contentMd5 !== undefined) headers['content-md5'] = input.contentMd5;
+      if (input.checksum !== undefined) {
+        headers[CHECKSUM_HEADERS[input.checksum.algorithm]] = input.checksum.value;
+      }
+      const answer = await this.call(
+        'UploadPart',
+        () =>
+          lean.put({
+            key: input.key,
+            query: { partNumber: String(input.partNumber), uploadId: input.uploadId },
+            headers,
+            body: input.body,
+            contentLength: input.contentLength,
+            signal: input.signal,
+            payloadSha256: input.payloadSha256,
+          }),
+        input.signal,
+      );
+      return { etag: headerValue(answer.headers.etag) ?? '""', checksum: input.checksum };
+    }
     const command = new UploadPartCommand({
       Bucket: this.cfg.bucket,
       Key: input.key,
@@ -345,4 +403,8 @@ export class S3Storage extends Storage {
     this.clients.destroy();
     return Promise.resolve();
   }
+}
+
+function headerValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
 }
