@@ -15,6 +15,7 @@ import {
 } from '@aws-sdk/client-s3';
 import {
   CHECKSUM_HEADERS,
+  firstHeader,
   S3Error,
   normalizeEtag,
   type ChecksumAlgorithmName,
@@ -158,15 +159,15 @@ export class S3Storage extends Storage {
       );
       const h = answer.headers;
       return {
-        etag: headerValue(h.etag) ?? '""',
-        versionId: headerValue(h['x-amz-version-id']),
+        etag: firstHeader(h, 'etag') ?? '""',
+        versionId: firstHeader(h, 'x-amz-version-id'),
         checksum: answeredChecksum(h, input.attributes.checksum?.algorithm),
-        serverSideEncryption: headerValue(h['x-amz-server-side-encryption']),
-        sseKmsKeyId: headerValue(h['x-amz-server-side-encryption-aws-kms-key-id']),
+        serverSideEncryption: firstHeader(h, 'x-amz-server-side-encryption'),
+        sseKmsKeyId: firstHeader(h, 'x-amz-server-side-encryption-aws-kms-key-id'),
         bucketKeyEnabled:
-          h['x-amz-server-side-encryption-bucket-key-enabled'] === undefined
+          firstHeader(h, 'x-amz-server-side-encryption-bucket-key-enabled') === undefined
             ? undefined
-            : headerValue(h['x-amz-server-side-encryption-bucket-key-enabled']) === 'true',
+            : firstHeader(h, 'x-amz-server-side-encryption-bucket-key-enabled') === 'true',
       };
     }
     const command = new PutObjectCommand({
@@ -241,7 +242,7 @@ export class S3Storage extends Storage {
           }),
         input.signal,
       );
-      return { etag: headerValue(answer.headers.etag) ?? '""', checksum: input.checksum };
+      return { etag: firstHeader(answer.headers, 'etag') ?? '""', checksum: input.checksum };
     }
     const command = new UploadPartCommand({
       Bucket: this.cfg.bucket,
@@ -403,8 +404,4 @@ export class S3Storage extends Storage {
     this.clients.destroy();
     return Promise.resolve();
   }
-}
-
-function headerValue(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value[0] : value;
 }

@@ -10,6 +10,7 @@ import { Logger } from '@nestjs/common';
 import { S3Error, type ObjectAttributes, type StoredObjectHeaders } from '@mizuchi/s3-protocol';
 import type { Storage } from '../storage/storage';
 import { partBuffersReleased } from './memory-hint';
+import { toError } from '../common/to-error';
 
 /** S3's limits on parts. */
 export const MAX_PARTS = 10_000;
@@ -296,10 +297,6 @@ export async function uploadInParts(
   } finally {
     signal.removeEventListener('abort', onOuterAbort);
   }
-}
-
-function toError(reason: unknown): Error {
-  return reason instanceof Error ? reason : new Error(String(reason));
 }
 
 async function abortQuietly(

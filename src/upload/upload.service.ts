@@ -102,7 +102,7 @@ export class UploadService {
           contentLength: spliced.length,
           attributes,
           signal,
-          payloadSha256: spliceHash(headers),
+          payloadSha256: spliced.payloadSha256,
         }),
       );
       return { headers: responseHeaders(result) };
@@ -219,7 +219,7 @@ export class UploadService {
     const result =
       spliced !== undefined
         ? await this.transferSpliced(ctx, spliced, clientSignal, (signal) =>
-            send(spliced, signal, spliceHash(headers)),
+            send(spliced, signal, spliced.payloadSha256),
           )
         : await this.transfer(ctx, body, plan, clientSignal, send);
     metrics().parts.inc({ bucket: ctx.route.name, source: 'client' });
@@ -406,12 +406,6 @@ export class UploadService {
 
 function isIncomingMessage(body: Readable): body is IncomingMessage {
   return 'socket' in body && 'httpVersion' in body;
-}
-
-/** The client's hex SHA-256, which a spliced body's backend request must be signed with. */
-function spliceHash(headers: RawHeaders): string | undefined {
-  const hash = firstHeader(headers, 'x-amz-content-sha256');
-  return hash !== undefined && /^[0-9a-f]{64}$/.test(hash) ? hash : undefined;
 }
 
 /** Route, operation and (filtered on export unless allowed) key of an upload span. */

@@ -36,6 +36,8 @@ export class SpliceBody extends Readable {
   constructor(
     private readonly req: IncomingMessage,
     readonly length: number,
+    /** The client's hex SHA-256 of the body, for the backend to verify (undefined: unsigned). */
+    readonly payloadSha256: string | undefined,
     private readonly options: SpliceBodyOptions,
   ) {
     super();

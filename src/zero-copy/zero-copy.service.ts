@@ -114,7 +114,7 @@ export class ZeroCopyService implements OnModuleInit {
       return undefined;
     }
     if (socketFd(req.socket) === undefined || req.readableEnded) return undefined;
-    return new SpliceBody(req, length, {
+    return new SpliceBody(req, length, HEX_SHA256.test(payloadHash) ? payloadHash : undefined, {
       addon: spliceAddon(),
       pipeSize: settings.pipe_buffer_size,
       idleTimeoutMs: this.config.server.limits.idle_timeout_seconds * 1000,

@@ -8,6 +8,7 @@ import { gzipSync } from 'node:zlib';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
+import { toError } from '../../common/to-error';
 
 /** Settings of an OtlpHttpExporter. */
 export interface OtlpHttpOptions {
@@ -84,8 +85,4 @@ export class OtlpHttpExporter implements SpanExporter {
       req.end(body);
     });
   }
-}
-
-function toError(error: unknown): Error {
-  return error instanceof Error ? error : new Error(String(error));
 }

@@ -7,6 +7,7 @@
  */
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
+import { toError } from '../../common/to-error';
 
 /** The breaker: closed (exporting), open (resting) or half_open (one trial export). */
 export type BreakerState = 'closed' | 'open' | 'half_open';
@@ -144,8 +145,4 @@ export class ResilientExporter implements SpanExporter {
   private sleep(ms: number): Promise<void> {
     return (this.options.sleep ?? realSleep)(ms);
   }
-}
-
-function toError(error: unknown): Error {
-  return error instanceof Error ? error : new Error(String(error));
 }

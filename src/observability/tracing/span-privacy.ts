@@ -72,11 +72,9 @@ function filterEvent(event: TimedEvent, options: PrivacyOptions): TimedEvent {
   const attributes: Attributes = {};
   const given = Object.entries(event.attributes ?? {});
   for (const [key, value] of given) {
-    if (SAFE_EVENT.has(key) || (key.startsWith('mizuchi.') && key !== OBJECT_KEY_ATTRIBUTE)) {
-      attributes[key] = value;
-    } else if (key === OBJECT_KEY_ATTRIBUTE && options.recordObjectKeys) {
-      attributes[key] = value;
-    }
+    const own =
+      key.startsWith('mizuchi.') && (key !== OBJECT_KEY_ATTRIBUTE || options.recordObjectKeys);
+    if (SAFE_EVENT.has(key) || own) attributes[key] = value;
   }
   const removed = given.length - Object.keys(attributes).length;
   return {
