@@ -9,7 +9,7 @@ import { Readable } from 'node:stream';
 import { Logger } from '@nestjs/common';
 import { S3Error, type ObjectAttributes, type StoredObjectHeaders } from '@mizuchi/s3-protocol';
 import type { Storage } from '../storage/storage';
-import { partBuffersReleased } from './memory-hint';
+import { chunksCopied } from './memory-hint';
 import { toError } from '../common/to-error';
 
 /** S3's limits on parts. */
@@ -107,17 +107,21 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-/** Reads exactly `size` bytes (fewer only at the end of the stream) from an async iterator. */
+/**
+ * Copies the body into part buffers. Socket chunks are copied out as they arrive, so they die
+ * young and V8 frees them at once; the part buffers themselves are few and reused (PartBuffers),
+ * so a long upload neither holds thousands of small chunks nor fragments the heap with them.
+ */
 class PartReader {
   private leftover: Buffer | undefined;
   ended = false;
 
   constructor(private readonly source: AsyncIterator<Buffer>) {}
 
-  async read(size: number): Promise<Buffer[]> {
-    const chunks: Buffer[] = [];
+  /** Fills `target` (fewer bytes only at the end of the body); returns how many it holds. */
+  async fill(target: Buffer): Promise<number> {
     let filled = 0;
-    while (filled < size) {
+    while (filled < target.length) {
       let chunk = this.leftover;
       this.leftover = undefined;
       if (chunk === undefined) {
@@ -128,22 +132,40 @@ class PartReader {
         }
         chunk = next.value;
       }
-      const room = size - filled;
-      if (chunk.length > room) {
-        this.leftover = chunk.subarray(room);
-        chunk = chunk.subarray(0, room);
-      }
-      chunks.push(chunk);
-      filled += chunk.length;
+      const copied = chunk.copy(target, filled);
+      if (copied < chunk.length) this.leftover = chunk.subarray(copied);
+      else chunksCopied(chunk.length);
+      filled += copied;
     }
-    if (!this.ended && this.leftover === undefined && filled === size) {
+    if (!this.ended && this.leftover === undefined) {
       // Peek so that a body ending exactly on a part boundary is known to have ended.
       const next = await this.source.next();
       if (next.done === true) this.ended = true;
       else this.leftover = next.value;
     }
-    return chunks;
+    return filled;
   }
+}
+
+/** The part buffers of one upload: at most concurrent_parts of them, reused part after part. */
+class PartBuffers {
+  private readonly free: Buffer[] = [];
+
+  constructor(private readonly size: number) {}
+
+  take(): Buffer {
+    return this.free.pop() ?? Buffer.allocUnsafeSlow(this.size);
+  }
+
+  give(buffer: Buffer): void {
+    this.free.push(buffer);
+  }
+}
+
+/** One part read from the client: the bytes are `buffer.subarray(0, size)`. */
+interface Part {
+  buffer: Buffer;
+  size: number;
 }
 
 /**
@@ -165,11 +187,13 @@ export async function uploadInParts(
   // A part holds its slot from the moment it starts filling until it is stored, so at most
   // concurrent_parts parts of this upload are ever in memory, the one being read included.
   const slots = new Budget(options.concurrentParts);
-  const releasePart = () => {
+  const buffers = new PartBuffers(partSize);
+  const releasePart = (part: Part) => {
+    buffers.give(part.buffer);
     options.buffers.release(partSize);
     slots.release(1);
   };
-  const readPart = async (abort: AbortSignal): Promise<Buffer[]> => {
+  const readPart = async (abort: AbortSignal): Promise<Part> => {
     await slots.acquire(1, abort);
     try {
       await options.buffers.acquire(partSize, abort);
@@ -177,10 +201,12 @@ export async function uploadInParts(
       slots.release(1);
       throw err;
     }
+    const part = { buffer: buffers.take(), size: 0 };
     try {
-      return await reader.read(partSize);
+      part.size = await reader.fill(part.buffer);
+      return part;
     } catch (err) {
-      releasePart();
+      releasePart(part);
       throw err;
     }
   };
@@ -188,7 +214,7 @@ export async function uploadInParts(
   if (reader.ended && length === undefined) {
     // A chunked body that fits in one part needs no multipart upload at all.
     try {
-      const data = Buffer.concat(first);
+      const data = first.buffer.subarray(0, first.size);
       return await storage.putObject({
         key,
         body: Readable.from([data]),
@@ -197,7 +223,7 @@ export async function uploadInParts(
         signal,
       });
     } finally {
-      releasePart();
+      releasePart(first);
     }
   }
 
@@ -209,7 +235,7 @@ export async function uploadInParts(
       attributes: { ...attributes, contentMd5: undefined, checksum: undefined },
     })
     .catch((err: unknown) => {
-      releasePart();
+      releasePart(first);
       throw err;
     });
   const local = new AbortController();
@@ -223,7 +249,8 @@ export async function uploadInParts(
     local.abort(err);
   };
 
-  const sendPart = async (partNumber: number, chunks: Buffer[], size: number) => {
+  const sendPart = async (partNumber: number, part: Part) => {
+    const size = part.size;
     try {
       for (let attempt = 1; ; attempt++) {
         try {
@@ -231,7 +258,7 @@ export async function uploadInParts(
             key,
             uploadId,
             partNumber,
-            body: Readable.from(chunks),
+            body: Readable.from([part.buffer.subarray(0, size)]),
             contentLength: size,
             signal: local.signal,
           });
@@ -250,35 +277,31 @@ export async function uploadInParts(
     } catch (err) {
       fail(err);
     } finally {
-      releasePart();
-      // The part's buffers are unreachable now; let V8 reclaim them before the next ones pile up.
-      chunks.length = 0;
-      partBuffersReleased();
+      releasePart(part);
     }
   };
 
   try {
     let partNumber = 0;
-    let chunks: Buffer[] | undefined = first;
+    let next: Part | undefined = first;
     for (;;) {
-      chunks ??= await readPart(local.signal);
-      const size = chunks.reduce((sum, c) => sum + c.length, 0);
-      if (size === 0 && partNumber > 0) {
-        releasePart();
+      const part: Part = next ?? (await readPart(local.signal));
+      next = undefined;
+      if (part.size === 0 && partNumber > 0) {
+        releasePart(part);
         break;
       }
       partNumber += 1;
       if (partNumber > MAX_PARTS) {
-        releasePart();
+        releasePart(part);
         throw new S3Error(
           'EntityTooLarge',
           `The body needs more than ${MAX_PARTS} parts of ${partSize} bytes.`,
         );
       }
-      const task = sendPart(partNumber, chunks, size);
+      const task = sendPart(partNumber, part);
       running.add(task);
       void task.finally(() => running.delete(task));
-      chunks = undefined;
       if (reader.ended) break;
     }
     await Promise.all(running);
