@@ -10,7 +10,8 @@
  * - **Contenders**: `direct` (client → sink); `nginx-default` and `nginx-1m` (nginx as a reverse
  *   proxy with `proxy_request_buffering off`, default body buffer or 1 MiB, from
  *   bench/nginx.conf.template; installed from Debian with apt-get when missing, and run
- *   unprivileged with its own prefix and port, never as the system's service);
+ *   unprivileged with its own prefix and port, never as the system's service); `node-proxy`
+ *   (bench/node-proxy.ts: a bare Node.js pipe proxy, the floor of what any Node proxy costs);
  *   `gateway-stream` (the built CLI with `ZERO_COPY=off`); `gateway-splice` (the built CLI with
  *   zero-copy on, as by default; skipped, with the reason, when /health/ready says
  *   `zero_copy.mode: stream`). Both gateways log at `warn` with tracing off, one route `/bench`
@@ -35,6 +36,7 @@
  *   everything, raw phases included, goes to bench/results/<timestamp>.json and latest.json.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import * as ts from 'typescript';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import {
@@ -82,6 +84,7 @@ const CONTENDERS = [
   'direct',
   'nginx-default',
   'nginx-1m',
+  'node-proxy',
   'gateway-stream',
   'gateway-splice',
 ] as const;
@@ -642,6 +645,34 @@ async function startNginx(
 interface ZeroCopyDetail {
   mode: string;
   reason: string;
+}
+
+/**
+ * bench/node-proxy.ts in front of the sink, as plain JavaScript: run through ts-node it would
+ * carry the TypeScript compiler in its memory.
+ */
+async function startNodeProxy(workDir: string, sink: Sink): Promise<Contender> {
+  const source = readFileSync(join(REPO_ROOT, 'bench', 'node-proxy.ts'), 'utf8');
+  const script = join(workDir, 'node-proxy.js');
+  writeFileSync(
+    script,
+    ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.CommonJS } }).outputText,
+  );
+  const child = new Child(
+    'node-proxy',
+    spawn(process.execPath, [script, String(sink.port)], {
+      cwd: workDir,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  );
+  const [, port] = await child.waitFor(/listening (\d+)/);
+  return {
+    name: 'node-proxy',
+    description: `Node.js ${process.version} http.createServer piping each body to the sink (bench/node-proxy.ts)`,
+    base: `http://127.0.0.1:${port}/sink`,
+    rootPid: child.pid,
+    child,
+  };
 }
 
 async function startGatewayContender(
@@ -1596,6 +1627,9 @@ async function main(): Promise<void> {
       started.push(contender.child as Child);
       contenders.push(contender);
     }
+    const nodeProxy = await startNodeProxy(workDir, sink);
+    started.push(nodeProxy.child as Child);
+    contenders.push(nodeProxy);
     let zeroCopy: ZeroCopyDetail | undefined;
     for (const name of GATEWAYS) {
       const { contender, zeroCopy: detail } = await startGatewayContender(

@@ -2,11 +2,11 @@
  * One access line per request, written when the response ends or the client goes away, and the
  * request-scoped logger that every other line of the request goes through.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
+import { performance } from 'node:perf_hooks';
 import type { NextFunction, Request, Response } from 'express';
 import { Store, storage } from 'nestjs-pino/storage';
 import type { Logger } from 'pino';
-import { pinoHttp } from 'pino-http';
 import type { GatewayRequest } from '../../common/request-context';
 import { newRequestId } from '../../common/request-id.middleware';
 
@@ -90,36 +90,41 @@ export function addBodyBytes(req: IncomingMessage, bytes: number): void {
 }
 
 /**
- * Express middleware: reuses the gateway's request id (set by requestIdMiddleware, which must run
- * first), runs the rest of the request with `root.child({ request_id })` as its logger, and logs
- * the access line. Requests under `quietPrefixes` (probes, scrapes) log at debug.
+ * The request-scoped logger of nestjs-pino's store, made on first use: most requests log nothing
+ * but their access line, and a pino child costs more than the rest of the line.
+ */
+function lazyStore(root: Logger, requestId: string): Store {
+  let child: Logger | undefined;
+  const store = new Store(root);
+  Object.defineProperty(store, 'logger', {
+    get: () => (child ??= root.child({ request_id: requestId })),
+    set: (logger: Logger) => (child = logger),
+  });
+  return store;
+}
+
+/**
+ * Express middleware: runs the rest of the request with a logger bound to the gateway's request
+ * id (set by requestIdMiddleware, which must run first) and logs the access line when the
+ * response is done or the client went away. Requests under `quietPrefixes` (probes, scrapes) log
+ * at debug. A level that hides the line skips building it.
  */
 export function accessLog(root: Logger, quietPrefixes: readonly string[]) {
-  const probeOf = (req: IncomingMessage) => probePrefix((req as Request).path, quietPrefixes);
-  const line = (req: IncomingMessage, res: ServerResponse, durationMs: number) =>
-    accessLine(req, res as Response, durationMs, probeOf(req));
-  const message = (_req: IncomingMessage, res: ServerResponse) =>
-    res.writableFinished ? 'request completed' : 'request aborted';
-  const http = pinoHttp({
-    logger: root,
-    genReqId: (req) => (req as Partial<GatewayRequest>).requestId ?? newRequestId(),
-    customAttributeKeys: { reqId: 'request_id' },
-    // Bind only the id: the access line carries the request's safe fields itself.
-    quietReqLogger: true,
-    quietResLogger: true,
-    // Keep the root's safe req/res serializers instead of pino-http's, which show URL and headers.
-    wrapSerializers: false,
-    customLogLevel: (req) => (probeOf(req) === undefined ? 'info' : 'debug'),
-    customSuccessMessage: message,
-    customErrorMessage: message,
-    customSuccessObject: (req, res, val: { responseTime: number }) =>
-      line(req, res, val.responseTime),
-    // The error itself is logged where it is handled (S3ExceptionFilter); the line stays flat.
-    customErrorObject: (req, res, _err, val: { responseTime: number }) =>
-      line(req, res, val.responseTime),
-  });
   return (req: Request, res: Response, next: NextFunction): void => {
     countBodyBytes(req);
-    http(req, res, () => storage.run(new Store(req.log), next));
+    const started = performance.now();
+    const requestId = (req as Partial<GatewayRequest>).requestId ?? newRequestId();
+    const store = lazyStore(root, requestId);
+    res.once('close', () => {
+      const probe = probePrefix(req.path, quietPrefixes);
+      const level = probe === undefined ? 'info' : 'debug';
+      if (!root.isLevelEnabled(level)) return;
+      const duration = Math.round(performance.now() - started);
+      store.logger[level](
+        accessLine(req, res, duration, probe),
+        res.writableFinished ? 'request completed' : 'request aborted',
+      );
+    });
+    storage.run(store, next);
   };
 }
