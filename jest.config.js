@@ -7,6 +7,7 @@ const common = {
     '^@mizuchi/s3-protocol/(.*)$': '<rootDir>/libs/s3-protocol/src/$1',
     '^@mizuchi/upload-id$': '<rootDir>/libs/upload-id/index.ts',
     '^@mizuchi/sigv4$': '<rootDir>/libs/sigv4/index.ts',
+    '^@mizuchi/rate-limit$': '<rootDir>/libs/rate-limit/index.ts',
   },
   transform: { '^.+\\.ts$': 'ts-jest' },
 };

@@ -9,6 +9,7 @@ import type { Authenticator } from './auth/authenticator';
 import type { AuthzProvider } from './authz/authz-provider';
 import { AuthzModule } from './authz/authz.module';
 import { HealthModule } from './health/health.module';
+import { LimitsModule } from './limits/limits.module';
 import { MetricsModule } from './observability/metrics.module';
 import { StorageModule } from './storage/storage.module';
 import { UploadModule } from './upload/upload.module';
@@ -35,6 +36,7 @@ export class AppModule {
         ZeroCopyModule,
         AuthModule.register({ authenticators: options.authenticators }),
         AuthzModule.register({ providers: options.authzProviders }),
+        LimitsModule,
         HealthModule,
         ...MetricsModule.register(config),
         UploadModule,

@@ -14,6 +14,7 @@ import { createRootLogger } from './observability/logging/root-logger';
 import { requestMetrics } from './observability/request-metrics.middleware';
 import type { AppConfig } from './config/config.schema';
 import { assertEnforceable } from './config/enforceable';
+import { applyHttpLimits, clientIdleTimeout } from './limits/http-limits';
 
 /** The logger that the config asks for: pino, JSON or pretty, on standard output. */
 export function createLogger(config: AppConfig): LoggerService {
@@ -32,11 +33,9 @@ export function configureApp(app: NestExpressApplication, config: AppConfig, log
   app.use(requestIdMiddleware);
   if (log !== undefined) app.use(accessLog(log, quiet));
   app.use(requestMetrics(quiet));
+  app.use(clientIdleTimeout(config.server.limits.idle_timeout_seconds * 1000));
   const server = app.getHttpServer();
-  // Large uploads legitimately take longer than Node's 5-minute whole-request default; an idle
-  // timeout is what catches stalled clients instead.
-  server.requestTimeout = 0;
-  server.timeout = config.server.limits.idle_timeout_seconds * 1000;
+  applyHttpLimits(server, config.server.limits);
   server.keepAliveTimeout = 5000;
 }
 

@@ -61,7 +61,10 @@ export class S3ExceptionFilter implements ExceptionFilter {
     noteS3ErrorCode(res, error.code);
     // The route, never the path: the path holds the object key.
     const route = req.s3?.route.name ?? '-';
-    if (error.status >= 500) {
+    // The gateway's own throttling (a SlowDown with no backend cause) is no failure, and a flood
+    // of it must not flood the log too.
+    const throttled = error.code === 'SlowDown' && error.cause === undefined;
+    if (error.status >= 500 && !throttled) {
       this.logger.error(
         `request ${req.requestId} ${req.method} ${route}: ${error.code}: ${describe(error.cause ?? exception)}`,
       );

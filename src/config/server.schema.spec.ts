@@ -47,6 +47,36 @@ describe('serverSchema', () => {
     expect(serverSchema.safeParse({ workers: 0 }).success).toBe(false);
   });
 
+  it('leaves the rate limit off unless configured', () => {
+    expect(serverSchema.parse({}).limits.rate_limit).toBeUndefined();
+  });
+
+  it('reads a rate limit, numbers from env strings, burst defaulting to one second of requests', () => {
+    expect(
+      serverSchema.parse({ limits: { rate_limit: { requests_per_second: '2.5', burst: '10' } } })
+        .limits.rate_limit,
+    ).toEqual({ requests_per_second: 2.5, burst: 10 });
+    expect(
+      serverSchema.parse({ limits: { rate_limit: { requests_per_second: 2.5 } } }).limits
+        .rate_limit,
+    ).toEqual({ requests_per_second: 2.5, burst: 3 });
+    expect(
+      serverSchema.parse({ limits: { rate_limit: { requests_per_second: 0.2 } } }).limits
+        .rate_limit,
+    ).toEqual({ requests_per_second: 0.2, burst: 1 });
+  });
+
+  it.each([
+    ['a zero rate', { requests_per_second: 0 }],
+    ['a negative rate', { requests_per_second: -1 }],
+    ['no rate at all', { burst: 5 }],
+    ['a zero burst', { requests_per_second: 1, burst: 0 }],
+    ['a fractional burst', { requests_per_second: 1, burst: 1.5 }],
+    ['an unknown key', { requests_per_second: 1, per_route: true }],
+  ])('refuses a rate limit with %s', (_label, rateLimit) => {
+    expect(serverSchema.safeParse({ limits: { rate_limit: rateLimit } }).success).toBe(false);
+  });
+
   it('refuses a short upload_id_secret and a key limit above 1024', () => {
     expect(serverSchema.safeParse({ upload_id_secret: 'short' }).success).toBe(false);
     expect(serverSchema.safeParse({ limits: { max_key_bytes: 1025 } }).success).toBe(false);

@@ -4,7 +4,7 @@
  */
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { bool, int, KiB, MiB, size } from './scalars';
+import { bool, int, KiB, MiB, num, size } from './scalars';
 
 /** Default listen address when none is configured. */
 export const DEFAULT_ADDRESS = '0.0.0.0:8080';
@@ -59,6 +59,21 @@ export const zeroCopySchema = z
   })
   .strict();
 
+/**
+ * Schema of `server.limits.rate_limit`: a token bucket per principal (authenticated subject, or
+ * client address on anonymous routes). `burst` defaults to one second's worth of requests.
+ */
+export const rateLimitSchema = z
+  .object({
+    requests_per_second: num({ min: 0.001, max: 1_000_000 }),
+    burst: int({ min: 1, max: 1_000_000 }).optional(),
+  })
+  .strict()
+  .transform(({ requests_per_second, burst }) => ({
+    requests_per_second,
+    burst: burst ?? Math.max(1, Math.ceil(requests_per_second)),
+  }));
+
 /** Schema of `server.limits`. */
 export const limitsSchema = z
   .object({
@@ -68,6 +83,7 @@ export const limitsSchema = z
     max_concurrent_uploads: int({ min: 1 }).optional(),
     idle_timeout_seconds: int({ min: 1 }).default(60),
     part_buffer_bytes: size({ min: 5 * MiB }).default(512 * MiB),
+    rate_limit: rateLimitSchema.optional(),
   })
   .strict();
 

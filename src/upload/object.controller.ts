@@ -8,13 +8,14 @@ import { ClientAbortSignal, S3Context } from '../common/request.decorators';
 import type { GatewayRequest, S3RequestContext } from '../common/request-context';
 import { AuthenticateGuard } from '../auth/authenticate.guard';
 import { AuthzGuard } from '../authz/authz.guard';
+import { LimitsGuard } from '../limits/limits.guard';
 import { S3RequestGuard } from '../routing/s3-request.guard';
 import { UploadPolicyGuard } from './upload-policy';
 import { type OperationResult, UploadService } from './upload.service';
 
 /** Serves the upload operations of DESIGN.md §1 on every configured route. */
 @Controller()
-@UseGuards(S3RequestGuard, AuthenticateGuard, AuthzGuard, UploadPolicyGuard)
+@UseGuards(S3RequestGuard, AuthenticateGuard, LimitsGuard, AuthzGuard, UploadPolicyGuard)
 export class ObjectController {
   constructor(@Inject(UploadService) private readonly uploads: UploadService) {}
 

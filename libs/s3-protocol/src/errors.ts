@@ -77,6 +77,10 @@ export const S3_ERRORS = {
     status: 501,
     message: 'A header that you provided asks for functionality this gateway does not provide.',
   },
+  RequestHeaderSectionTooLarge: {
+    status: 400,
+    message: 'Your request header section exceeds the maximum allowed size.',
+  },
   RequestTimeout: {
     status: 400,
     message:
