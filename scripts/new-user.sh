@@ -74,7 +74,7 @@ until grep -q 'serving [0-9]* route(s) on' "$work/server.log"; do
   ((SECONDS < deadline)) || fail 'the gateway was not serving after 10 minutes'
   sleep 1
 done
-log "serving: $(grep -o 'serving [0-9]* route(s) on .*' "$work/server.log" | head -n 1)"
+log "serving: $(grep -o 'serving [0-9]* route(s) on [^"]*' "$work/server.log" | head -n 1)"
 
 export HOME="$work/home" AWS_CONFIG_FILE="$work/home/aws-config"
 export AWS_SHARED_CREDENTIALS_FILE="$work/home/aws-credentials"

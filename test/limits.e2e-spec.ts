@@ -285,8 +285,9 @@ describe('stalled bodies (idle_timeout_seconds)', () => {
         `PUT /lim/${key} HTTP/1.1\r\nHost: gateway\r\nContent-Length: ${declared}\r\n\r\n`,
       );
       await client.write(randomBytes(sent));
-      // The client now sends nothing more and never closes: the gateway has to.
-      await client.ended;
+      // The client now sends nothing more and never closes: the gateway has to. Spliced or
+      // streamed, it closes the connection without an answer, as for a client that went away.
+      expect(await client.ended).toBeUndefined();
 
       await uploadsSettled(gw);
       expect(await storedObject(bucket, key)).toBeUndefined();

@@ -410,7 +410,11 @@ class Engine {
       }
     }
     next_deadline_ = next;
-    for (Transfer* t : expired) Finish(t, Outcome::kIdleTimeout, 0, Side::kNone);
+    // Bytes waiting in the pipe mean the output stopped taking them; an empty pipe means the
+    // input stopped sending.
+    for (Transfer* t : expired) {
+      Finish(t, Outcome::kIdleTimeout, 0, t->bytes_in > t->bytes_out ? Side::kOut : Side::kIn);
+    }
   }
 
   void FailAll(int err) {

@@ -397,7 +397,28 @@ describe('native-splice', () => {
     }).result;
     expect(error?.message).toBe('idle timeout');
     expect(error?.code).toBe('ERR_SPLICE_IDLE_TIMEOUT');
+    // The pipe was empty: the input is the side that went quiet.
+    expect(error?.side).toBe('in');
     expect(moved).toBe(10);
+  });
+
+  it('blames the output for an idle timeout when the pipe holds bytes it does not take', async () => {
+    const { sender, input } = await source();
+    // A far end that never reads: once the socket buffers are full, bytes stay in the pipe.
+    const { client: output, accepted: stalled } = await connectedPair();
+    stopReading(stalled);
+    const running = start({
+      inFd: fdOf(input),
+      outFd: fdOf(output),
+      length: 64 * MiB,
+      pipeSize: 64 * 1024,
+      idleTimeoutMs: 300,
+    });
+    sender.on('error', () => undefined);
+    sender.write(Buffer.alloc(16 * MiB, 1));
+    const { error } = await running.result;
+    expect(error?.code).toBe('ERR_SPLICE_IDLE_TIMEOUT');
+    expect(error?.side).toBe('out');
   });
 
   it('reports unusable descriptors through done, asynchronously', async () => {

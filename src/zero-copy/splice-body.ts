@@ -111,8 +111,9 @@ export class SpliceBody extends Readable {
           cancel.signal,
         );
       } catch (err) {
-        // A client that went away gets no answer: its socket (which Node no longer reads, so
-        // Node would never notice the close) goes now. Otherwise answer first, then close.
+        // A client that went away, or went quiet for the idle timeout, gets no answer (as on the
+        // stream path): its socket (which Node no longer reads, so Node would never notice the
+        // close) goes now. Otherwise answer first, then close.
         if ((err as { side?: string }).side === 'in') {
           // Let Node see the close first, so the request counts as a client abort (the upload's
           // signal says IncompleteBody) rather than as a backend failure.
