@@ -8,6 +8,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { Logger } from 'pino';
 import { AppModule, type AppOptions } from './app.module';
 import { requestIdMiddleware } from './common/request-id.middleware';
+import { corsMiddleware } from './cors/cors.middleware';
 import { accessLog } from './observability/logging/access-log';
 import { GatewayLogger } from './observability/logging/gateway-logger';
 import { createRootLogger } from './observability/logging/root-logger';
@@ -33,6 +34,8 @@ export function configureApp(app: NestExpressApplication, config: AppConfig, log
   app.use(requestIdMiddleware);
   if (log !== undefined) app.use(accessLog(log, quiet));
   app.use(requestMetrics(quiet));
+  // Before every guard: a CORS preflight carries no credentials.
+  app.use(corsMiddleware(config.buckets));
   app.use(clientIdleTimeout(config.server.limits.idle_timeout_seconds * 1000));
   const server = app.getHttpServer();
   applyHttpLimits(server, config.server.limits);
