@@ -213,6 +213,31 @@ describe('JWT authentication', () => {
     await expectStored('hs256.bin', body);
   });
 
+  it('uploads through the AWS SDK with the bearer middleware of docs/AUTH.md', async () => {
+    const token = hs256(GOOD, { expiresIn: 60 });
+    const s3 = new S3Client({
+      endpoint: gw.url,
+      forcePathStyle: true,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'jwt', secretAccessKey: 'jwt' },
+    });
+    s3.middlewareStack.add(
+      (next) => (args) => {
+        (args.request as { headers: Record<string, string> }).headers.authorization =
+          `Bearer ${token}`;
+        return next(args);
+      },
+      { step: 'finalizeRequest', name: 'bearerToken', priority: 'low' },
+    );
+    try {
+      const body = randomBytes(70_000);
+      await s3.send(new PutObjectCommand({ Bucket: 'jwt-hs', Key: 'sdk-bearer.bin', Body: body }));
+      await expectStored('sdk-bearer.bin', body);
+    } finally {
+      s3.destroy();
+    }
+  });
+
   it('uploads with an RS256 token verified against the PEM public key file', async () => {
     const token = sign({ sub: 'rita' }, RSA.privateKey, { algorithm: 'RS256', expiresIn: 60 });
     const { res, body } = await put('jwt-rs', 'rs256.bin', bearer(token));

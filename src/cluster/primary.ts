@@ -82,7 +82,7 @@ class Primary {
       this.log.warn(
         'server.upload_id_secret is not set: the workers share a random secret made at start-up, ' +
           'so multipart uploads survive neither a restart of the gateway nor a hop to another ' +
-          'replica. Set MIZUCHI_UPLOAD_ID_SECRET for production.',
+          'replica. Set server.upload_id_secret for production (e.g. upload_id_secret: ${MIZUCHI_UPLOAD_ID_SECRET} in the config file; the embedded default config reads MIZUCHI_UPLOAD_ID_SECRET itself).',
         'UploadIds',
       );
     }

@@ -27,6 +27,15 @@ describe('defaultConfig', () => {
     expect(defaultConfig('/x', { HOST: '127.0.0.1' }).server.address).toBe('127.0.0.1:8080');
   });
 
+  it('takes the upload-id secret from MIZUCHI_UPLOAD_ID_SECRET, as the start-up warning says', () => {
+    const secret = 'a-secret-of-at-least-thirty-two-characters';
+    expect(defaultConfig('/x', { MIZUCHI_UPLOAD_ID_SECRET: secret }).server.upload_id_secret).toBe(
+      secret,
+    );
+    expect(defaultConfig('/x', {}).server.upload_id_secret).toBeUndefined();
+    expect(() => defaultConfig('/x', { MIZUCHI_UPLOAD_ID_SECRET: 'short' })).toThrow(ConfigError);
+  });
+
   it('reports an unusable PORT as a config error', () => {
     expect(() => defaultConfig('/x', { PORT: '70000' })).toThrow(ConfigError);
   });

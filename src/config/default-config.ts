@@ -7,14 +7,20 @@ import type { AppConfig } from './config.schema';
 import { type Env, validateConfig } from './load-config';
 import { DEFAULT_ADDRESS, formatAddress, parseAddress } from './server.schema';
 
-/** Builds the default config; `HOST` and `PORT` from `env` override the listen address. */
+/**
+ * Builds the default config; `HOST` and `PORT` from `env` override the listen address, and
+ * `MIZUCHI_UPLOAD_ID_SECRET` sets `server.upload_id_secret`.
+ */
 export function defaultConfig(cwd: string, env: Env = process.env): AppConfig {
   const fallback = parseAddress(DEFAULT_ADDRESS);
   const host = env.HOST?.trim() || fallback.host;
   const port = env.PORT?.trim() || String(fallback.port);
   return validateConfig(
     {
-      server: { address: formatAddress(host, port) },
+      server: {
+        address: formatAddress(host, port),
+        upload_id_secret: env.MIZUCHI_UPLOAD_ID_SECRET?.trim() || undefined,
+      },
       buckets: [
         {
           name: 'uploads',
@@ -23,6 +29,6 @@ export function defaultConfig(cwd: string, env: Env = process.env): AppConfig {
         },
       ],
     },
-    'the embedded default config (HOST/PORT)',
+    'the embedded default config (HOST/PORT/MIZUCHI_UPLOAD_ID_SECRET)',
   );
 }

@@ -13,7 +13,7 @@ export const uploadIdCodecProvider: Provider = {
     if (secret !== undefined) return new UploadIdCodec(secret);
     new Logger('UploadIds').warn(
       'server.upload_id_secret is not set: using a random per-process secret, so multipart uploads ' +
-        'cannot move between replicas or survive a restart. Set MIZUCHI_UPLOAD_ID_SECRET for production.',
+        'cannot move between replicas or survive a restart. Set server.upload_id_secret for production (e.g. upload_id_secret: ${MIZUCHI_UPLOAD_ID_SECRET} in the config file; the embedded default config reads MIZUCHI_UPLOAD_ID_SECRET itself).',
     );
     return new UploadIdCodec(randomBytes(32));
   },
