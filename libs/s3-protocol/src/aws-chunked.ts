@@ -137,10 +137,12 @@ enum State {
  *
  * Nothing is verified until the body ends, so the decoder holds back its most recent data
  * slice until the final chunk, the signatures and the trailer checksum have all been
- * accepted. A consumer that forwards the output with a fixed Content-Length therefore never
- * sees the complete body of a rejected upload, and the backend never commits it.
+ * accepted and the input has ended with nothing after the body. A consumer that forwards the
+ * output with a fixed Content-Length therefore never sees the complete body of a rejected
+ * upload, and the backend never commits it.
  *
- * Emits `'checksum'` with a {@link VerifiedChecksum} just before the last data is released.
+ * Emits `'checksum'` with a {@link VerifiedChecksum} once it is verified, before the last data
+ * is released.
  */
 export class AwsChunkedDecoder extends Transform {
   /** The trailer checksum, set once it has been verified. */
@@ -210,6 +212,11 @@ export class AwsChunkedDecoder extends Transform {
         this.finish();
       } else if (this.state !== State.Done) {
         throw new S3Error('IncompleteBody', 'The aws-chunked body ended before its final chunk.');
+      }
+      // Released only now: bytes after the final chunk still fail the body until the input ends.
+      if (this.held) {
+        this.push(this.held);
+        this.held = undefined;
       }
       callback();
     } catch (err) {
@@ -330,7 +337,7 @@ export class AwsChunkedDecoder extends Transform {
     this.trailers.push([text.slice(0, colon).trim().toLowerCase(), text.slice(colon + 1).trim()]);
   }
 
-  /** Runs every end-of-body check, then releases the held-back data. */
+  /** Runs every end-of-body check; the held-back data waits for the end of the input. */
   private finish(): void {
     this.state = State.Done;
     this.verifyTrailerSignature();
@@ -367,11 +374,6 @@ export class AwsChunkedDecoder extends Transform {
         value: actual.toString('base64'),
       };
       this.emit('checksum', this.trailerChecksum);
-    }
-
-    if (this.held) {
-      this.push(this.held);
-      this.held = undefined;
     }
   }
 

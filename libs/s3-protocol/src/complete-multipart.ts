@@ -61,7 +61,9 @@ function parseXml(text: string): XmlElement {
     throw malformed('DTDs, comments and processing instructions are not accepted');
   const root: XmlElement = { name: '#root', children: [], text: '' };
   const stack: XmlElement[] = [root];
-  const token = /<(\/?)([A-Za-z_][\w.:-]*)((?:\s+[^<>]*?)?)(\/?)>|([^<]+)|(<)/g;
+  // One `\s`, not `\s+`: `[^<>]` takes whitespace too, so `\s+[^<>]*?` could split a run of
+  // whitespace in every way, and a tag left open after 1 MiB of it backtracked for minutes.
+  const token = /<(\/?)([A-Za-z_][\w.:-]*)((?:\s[^<>]*?)?)(\/?)>|([^<]+)|(<)/g;
   let match: RegExpExecArray | null;
   while ((match = token.exec(body)) !== null) {
     const [, closing, name, , selfClosing, textPart, stray] = match;

@@ -75,6 +75,16 @@ function malformed(message: string): SigV4Error {
   return new SigV4Error('AuthorizationHeaderMalformed', message);
 }
 
+/** Runs a percent-decoding step; a broken escape is a malformed request, not a crash. */
+function decoded<T>(decode: () => T): T {
+  try {
+    return decode();
+  } catch (err) {
+    if (err instanceof URIError) throw malformed('The request URI is not valid percent-encoding.');
+    throw err;
+  }
+}
+
 function parseCredential(
   credential: string,
 ): Pick<SigV4Claim, 'accessKeyId' | 'scopeDate' | 'region' | 'service'> {
@@ -147,7 +157,10 @@ function parsePresignedForm(req: SigV4Request): SigV4Claim {
   for (const part of req.rawQuery.split('&')) {
     const eq = part.indexOf('=');
     if (eq === -1) continue;
-    params.set(decodeURIComponent(part.slice(0, eq)), decodeURIComponent(part.slice(eq + 1)));
+    params.set(
+      decoded(() => decodeURIComponent(part.slice(0, eq))),
+      decoded(() => decodeURIComponent(part.slice(eq + 1))),
+    );
   }
   const get = (name: string) => {
     const v = params.get(name);
@@ -220,7 +233,11 @@ export function credentialScope(
 /** Builds the canonical request that the client must have signed. */
 export function canonicalRequest(req: SigV4Request, claim: SigV4Claim): string {
   const headerLines = claim.signedHeaders.map((name) => {
-    const value = req.headers[name];
+    // Own properties only: Node's req.headers inherits from Object, and a client may sign
+    // `constructor` or `__proto__`.
+    const value = Object.prototype.hasOwnProperty.call(req.headers, name)
+      ? req.headers[name]
+      : undefined;
     if (value === undefined)
       throw new SigV4Error('SignatureDoesNotMatch', `Signed header ${name} is missing.`);
     return `${name}:${canonicalHeaderValue(value)}\n`;
@@ -315,7 +332,8 @@ export function verifySigV4(req: SigV4Request, options: VerifyOptions): Verified
     );
   }
   const key = signingKey(secret, claim.scopeDate, claim.region, claim.service);
-  const expected = sign(key, stringToSign(claim, canonicalRequest(req, claim)));
+  const canonical = decoded(() => canonicalRequest(req, claim));
+  const expected = sign(key, stringToSign(claim, canonical));
   if (!signaturesEqual(expected, claim.signature)) {
     throw new SigV4Error(
       'SignatureDoesNotMatch',
