@@ -1,10 +1,11 @@
 /**
  * Graceful shutdown (src/shutdown.ts): uploads that finish within the grace period are stored
  * whole, uploads still running after it are aborted and leave nothing behind, and no new
- * connection is accepted once shutdown has started.
+ * connection is accepted once shutdown has started. Last, the built gateway gets a real SIGTERM
+ * with uploads of every kind in flight.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -12,15 +13,26 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { shutdownGracefully } from '../src/shutdown';
 import { InFlightUploads } from '../src/upload/in-flight-uploads';
+import { AbortMultipartUploadCommand, ListPartsCommand } from '@aws-sdk/client-s3';
 import {
+  cephSettings,
   closeDirectS3,
   createTestBucket,
   destroyTestBucket,
+  directS3,
   listKeys,
   listMultipartUploads,
   storedObject,
 } from './helpers/ceph';
 import { cephRoute, createTestApp, filesystemRoute, type TestApp } from './helpers/create-test-app';
+import { type FaultProxy, startFaultProxy } from './helpers/fault-proxy';
+import {
+  ensureGatewayBuilt,
+  type GatewayProcess,
+  SERVING_LINE,
+  startGateway,
+} from './helpers/gateway-process';
+import { freePort, isolatedAwsEnv } from './helpers/processes';
 
 const KiB = 1024;
 
@@ -217,5 +229,186 @@ describe('Graceful shutdown', () => {
       expect(await stopping).toEqual({ aborted: 0 });
       expect(await backend.stored(`during-${name}.bin`)).toBe(md5(body));
     });
+  });
+});
+
+describe('SIGTERM with uploads of every kind in flight', () => {
+  const GRACE_SECONDS = 2;
+  let bucket: string;
+  let proxy: FaultProxy;
+  let dir: string;
+  let gateway: GatewayProcess | undefined;
+  let url: string;
+
+  beforeAll(async () => {
+    await ensureGatewayBuilt();
+    bucket = await createTestBucket('sigterm');
+    const ceph = cephSettings();
+    // The proxy lets the test hold one backend answer past the grace period.
+    proxy = await startFaultProxy(ceph.endpoint);
+    dir = mkdtempSync(join(tmpdir(), 'mizuchi-sigterm-'));
+    const port = await freePort();
+    const config = join(dir, 'gateway.yaml');
+    writeFileSync(
+      config,
+      JSON.stringify({
+        server: {
+          address: `127.0.0.1:${port}`,
+          shutdown_grace_seconds: GRACE_SECONDS,
+          upload_id_secret: randomBytes(32).toString('hex'),
+        },
+        buckets: [
+          {
+            name: 'up',
+            path_prefix: '/up',
+            s3: {
+              bucket,
+              endpoint: proxy.url,
+              region: ceph.region,
+              access_key: ceph.accessKeyId,
+              secret_key: ceph.secretAccessKey,
+            },
+            upload: { multipart_threshold: '8MiB', part_size: '5MiB' },
+          },
+        ],
+      }),
+    );
+    gateway = startGateway(['--config', config], { env: isolatedAwsEnv(), cwd: dir });
+    [, url] = await gateway.waitForStdout(SERVING_LINE);
+  });
+
+  afterAll(async () => {
+    await gateway?.stop('SIGKILL');
+    await proxy?.close();
+    if (bucket !== undefined) await destroyTestBucket(bucket);
+    closeDirectS3();
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** The gateway's uploads in flight, from its /metrics. */
+  async function inFlight(): Promise<number> {
+    const text = await new Promise<string>((resolve, reject) => {
+      http
+        .get(`${url}/metrics`, { agent: false }, (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (piece: string) => (body += piece));
+          res.on('end', () => resolve(body));
+        })
+        .on('error', reject);
+    });
+    return Number(/^mizuchi_uploads_in_flight (\S+)$/m.exec(text)?.[1] ?? 0);
+  }
+
+  it('stores what finishes (or was already sent) whole, aborts the rest leaving nothing, and exits 0', async () => {
+    const MiB = 1024 * KiB;
+    const started = new Promise<string>((resolve, reject) => {
+      const req = http.request(`${url}/up/part.bin?uploads`, { method: 'POST', agent: false });
+      req.on('error', reject);
+      req.on('response', (res) => {
+        let xml = '';
+        res.setEncoding('utf8');
+        res.on('data', (piece: string) => (xml += piece));
+        res.on('end', () => resolve(/<UploadId>([^<]+)<\/UploadId>/.exec(xml)?.[1] ?? ''));
+      });
+      req.end();
+    });
+    const uploadId = await started;
+    const backendId = (await listMultipartUploads(bucket)).find((u) => u.key === 'part.bin');
+
+    // Finish after SIGTERM, within the grace period.
+    const finishing = [0, 1, 2].map((i) => ({
+      key: `finishing-${i}.bin`,
+      body: randomBytes(2 * MiB),
+    }));
+    // Never finish: their clients stall.
+    const stalled = [
+      { key: 'stalled-put.bin', body: randomBytes(2 * MiB), sent: 512 * KiB },
+      { key: 'stalled-auto.bin', body: randomBytes(12 * MiB), sent: 6 * MiB },
+      {
+        key: `part.bin?partNumber=1&uploadId=${encodeURIComponent(uploadId)}`,
+        body: randomBytes(5 * MiB),
+        sent: MiB,
+      },
+    ];
+    // Sent whole before SIGTERM; the backend's answer (to the PutObject, and to the
+    // CompleteMultipartUpload of an auto-multipart upload) is held past the grace period.
+    const held = { key: 'held-answer.bin', body: randomBytes(MiB) };
+    const heldAuto = { key: 'held-auto.bin', body: randomBytes(12 * MiB) };
+    const holdAnswer = { kind: 'delay-answer', ms: (GRACE_SECONDS + 2) * 1000 } as const;
+    proxy.failNext((req) => req.url.includes('held-answer'), holdAnswer);
+    proxy.failNext(
+      (req) => req.operation === 'CompleteMultipartUpload' && req.url.includes('held-auto'),
+      holdAnswer,
+    );
+
+    const finishingUploads = finishing.map(({ key, body }) =>
+      slowUpload(`${url}/up/${key}`, body.length),
+    );
+    const stalledUploads = stalled.map(({ key, body }) =>
+      slowUpload(`${url}/up/${key}`, body.length),
+    );
+    const heldUploads = [held, heldAuto].map(({ key, body }) =>
+      slowUpload(`${url}/up/${key}`, body.length),
+    );
+    await Promise.all([
+      ...finishing.map(({ body }, i) =>
+        finishingUploads[i].write(body.subarray(0, body.length / 2)),
+      ),
+      ...stalled.map(({ body, sent }, i) => stalledUploads[i].write(body.subarray(0, sent))),
+      ...[held, heldAuto].map(({ body }, i) => heldUploads[i].write(body)),
+    ]);
+    heldUploads.forEach((upload) => upload.end());
+    // Everything is in the gateway's hands, the auto-multipart upload has begun in Ceph, and the
+    // held upload is waiting for the answer to its Complete.
+    while ((await inFlight()) !== finishing.length + stalled.length + 2) await sleep(20);
+    while (!(await listMultipartUploads(bucket)).some((u) => u.key === 'stalled-auto.bin')) {
+      await sleep(20);
+    }
+    while (!proxy.log.some((r) => r.operation === 'CompleteMultipartUpload')) await sleep(20);
+
+    gateway!.child.kill('SIGTERM');
+    for (const [i, { body }] of finishing.entries()) {
+      await finishingUploads[i].write(body.subarray(body.length / 2));
+      finishingUploads[i].end();
+    }
+
+    for (const [i, { key, body }] of finishing.entries()) {
+      expect(await finishingUploads[i].outcome).toMatchObject({
+        status: 200,
+        etag: `"${md5(body)}"`,
+      });
+      expect(await storedObject(bucket, key)).toMatchObject({ md5: md5(body) });
+    }
+    // Their bodies were with the backend before the grace ended: its answer decides, not the
+    // abort, so that the client is never told of a failure for an object that is stored.
+    for (const [i, { key, body }] of [held, heldAuto].entries()) {
+      expect(await heldUploads[i].outcome).toMatchObject({ status: 200 });
+      expect(await storedObject(bucket, key)).toMatchObject({ md5: md5(body) });
+    }
+    for (const upload of stalledUploads) {
+      expect(await upload.outcome).toMatchObject({
+        status: 503,
+        body: expect.stringContaining('<Code>ServiceUnavailable</Code>'),
+      });
+      upload.destroy();
+    }
+    expect(await gateway!.exited).toEqual({ code: 0, signal: null });
+
+    expect(await storedObject(bucket, 'stalled-put.bin')).toBeUndefined();
+    expect(await storedObject(bucket, 'stalled-auto.bin')).toBeUndefined();
+    // The part never landed; the client's own upload is the client's to abort.
+    const parts = await directS3().send(
+      new ListPartsCommand({ Bucket: bucket, Key: 'part.bin', UploadId: backendId?.uploadId }),
+    );
+    expect(parts.Parts ?? []).toEqual([]);
+    expect((await listMultipartUploads(bucket)).map((u) => u.key)).toEqual(['part.bin']);
+    await directS3().send(
+      new AbortMultipartUploadCommand({
+        Bucket: bucket,
+        Key: 'part.bin',
+        UploadId: backendId?.uploadId,
+      }),
+    );
   });
 });

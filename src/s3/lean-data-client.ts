@@ -95,6 +95,12 @@ export interface LeanAnswer {
   headers: http.IncomingHttpHeaders;
 }
 
+/**
+ * How long an upload that was aborted (shutdown, a client gone) after its whole body was sent
+ * still waits for the backend's answer, which says whether the object was stored.
+ */
+const ANSWER_AFTER_ABORT_MS = 10_000;
+
 /** The error shape mapBackendError reads (the SDK's service exceptions have the same). */
 interface BackendFailure extends Error {
   Code?: string;
@@ -205,14 +211,29 @@ export class LeanDataClient {
           });
         },
       );
-      const onAbort = () => req.destroy(toError(input.signal?.reason));
+      const idleMs = this.cfg.timeout_seconds * 1000;
+      let sent = false;
+      // Once the whole body is sent, the backend may already have stored the object: cutting
+      // the request then would only hide that from the client. Its answer decides instead, if
+      // it comes soon.
+      const onAbort = () => {
+        if (sent) req.setTimeout(Math.min(idleMs, ANSWER_AFTER_ABORT_MS));
+        else req.destroy(toError(input.signal?.reason));
+      };
       if (input.signal?.aborted === true) onAbort();
       else input.signal?.addEventListener('abort', onAbort, { once: true });
       req.on('close', () => input.signal?.removeEventListener('abort', onAbort));
-      req.setTimeout(this.cfg.timeout_seconds * 1000, () => {
+      req.on('timeout', () => {
         const timeout = new Error('the backend did not answer in time');
         timeout.name = 'TimeoutError';
         req.destroy(timeout);
+      });
+      req.setTimeout(idleMs);
+      req.on('finish', () => {
+        sent = true;
+        // A spliced body moves past Node, which turns the socket's timeout off meanwhile: the
+        // wait for the answer gets its deadline back.
+        req.setTimeout(idleMs);
       });
       req.on('error', reject);
       input.body.on('error', (err) => req.destroy(err));

@@ -40,7 +40,10 @@ export function createS3Clients(cfg: S3BackendConfig): S3Clients {
     httpAgent,
     httpsAgent,
     connectionTimeout: cfg.connect_timeout_seconds * 1000,
-    requestTimeout: cfg.timeout_seconds * 1000,
+    // timeout_seconds is a limit on inactivity. The handler's requestTimeout bounds the whole
+    // request instead, and only logs a warning when it passes: a backend that stalls would hold
+    // a Complete or an Abort (and its client) for ever.
+    socketTimeout: cfg.timeout_seconds * 1000,
   });
   const base = {
     region: cfg.region,

@@ -23,7 +23,10 @@ class ScriptedStorage extends Storage {
   completed: CompleteMultipartInput | undefined;
   aborted = 0;
 
-  constructor(private readonly failures: (part: number, attempt: number) => Error | undefined) {
+  constructor(
+    private readonly failures: (part: number, attempt: number) => Error | undefined,
+    private readonly abortFailures = 0,
+  ) {
     super();
   }
 
@@ -55,7 +58,9 @@ class ScriptedStorage extends Storage {
 
   abort(): Promise<void> {
     this.aborted += 1;
-    return Promise.resolve();
+    return this.aborted <= this.abortFailures
+      ? Promise.reject(new S3Error('ServiceUnavailable'))
+      : Promise.resolve();
   }
 
   listParts(): Promise<ListPartsResult> {
@@ -114,5 +119,15 @@ describe('auto-multipart part retries', () => {
     await expect(upload(storage, body)).rejects.toMatchObject({ code: 'BadDigest' });
     expect(storage.attempts.get(1)).toBe(1);
     expect(storage.aborted).toBe(1);
+  });
+
+  it('keeps trying to abort through a short backend outage, so the upload is not left behind', async () => {
+    // The parts fail because the backend is gone; so do the first aborts, until it is back.
+    const storage = new ScriptedStorage(
+      (part) => (part === 1 ? new S3Error('ServiceUnavailable') : undefined),
+      3,
+    );
+    await expect(upload(storage, body)).rejects.toMatchObject({ code: 'ServiceUnavailable' });
+    expect(storage.aborted).toBe(4);
   });
 });

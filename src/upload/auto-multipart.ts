@@ -322,21 +322,33 @@ export async function uploadInParts(
   }
 }
 
+/**
+ * How long a failed upload keeps trying to abort its backend upload. The failure was often the
+ * backend going away for a moment, and the abort must outlast that, or the upload is left behind.
+ */
+const ABORT_PATIENCE_MS = 20_000;
+
 async function abortQuietly(
   storage: Storage,
   key: string,
   uploadId: string,
   logger?: Logger,
 ): Promise<void> {
-  for (let attempt = 1; attempt <= 3; attempt++) {
+  const deadline = Date.now() + ABORT_PATIENCE_MS;
+  for (let attempt = 1; ; attempt++) {
     try {
       await storage.abort(key, uploadId);
       return;
     } catch (err) {
       if (err instanceof S3Error && err.code === 'NoSuchUpload') return;
-      if (attempt === 3) {
-        logger?.error(`could not abort a failed auto-multipart upload: ${errorName(err)}`);
+      const backoff = Math.min(3000, 100 * 2 ** attempt);
+      if (Date.now() + backoff > deadline) {
+        logger?.error(
+          `could not abort a failed auto-multipart upload (${attempt} attempts): ${errorName(err)}`,
+        );
+        return;
       }
+      await new Promise((resolve) => setTimeout(resolve, backoff));
     }
   }
 }

@@ -389,7 +389,9 @@ export class UploadService {
           await drain(gate);
         }
         const result = await send(plan.length === 0 ? Readable.from([]) : gate, transfer.signal);
-        transfer.throwIfFailed();
+        // The backend stored the whole body, verified. Shutdown or a client that went away
+        // while the answer was on its way cannot undo that, and must not turn it into an error.
+        if (transfer.firstError() !== signal.reason) transfer.throwIfFailed();
         metrics().uploadBytes.inc({ bucket: ctx.route.name }, gate.received);
         annotate({ [ATTR.bytes]: gate.received });
         metrics().zeroCopyBytes.inc({ mode: 'stream' }, gate.received);
