@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
- * Entry point: read the config (--config, MIZUCHI_CONFIG, or the embedded default), optionally
- * only validate it, then serve until SIGTERM/SIGINT and shut down gracefully. With
+ * Entry point of the `mizuchi` command: parse the command line (src/cli/), read the config
+ * (--config, MIZUCHI_CONFIG, or the embedded default), then validate it, print it, or serve until
+ * SIGTERM/SIGINT and shut down gracefully. With
  * `server.workers` above 1 this process becomes the cluster primary (src/cluster/), and each
  * worker it forks comes back here to run the app with the config the primary sends it.
  */
@@ -9,7 +10,14 @@ import 'reflect-metadata';
 import cluster from 'node:cluster';
 // Nothing here may load Nest, Express or an HTTP client: tracing must patch `http` first, so the
 // app is imported only after startTracing().
-import { ConfigError, loadConfigFile, resolveConfigSource } from './config/load-config';
+import {
+  type CommandLine,
+  EXIT_USAGE,
+  helpText,
+  parseCommandLine,
+  UsageError,
+} from './cli/command-line';
+import { ConfigError, loadConfigFile, resolveConfigPath } from './config/load-config';
 import { defaultConfig } from './config/default-config';
 import { assertEnforceable } from './config/enforceable';
 import type { AppConfig } from './config/config.schema';
@@ -22,7 +30,27 @@ import { shutdownGracefully } from './shutdown';
 
 async function main(argv: string[]): Promise<number> {
   if (cluster.isWorker) return runWorker(serve);
-  const source = resolveConfigSource(argv, process.env);
+  let command: CommandLine;
+  try {
+    command = parseCommandLine(argv);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      const lines = err.problems.map((problem) => `mizuchi: ${problem}\n`).join('');
+      await write(process.stderr, `${lines}Run 'mizuchi --help' for usage.\n`);
+      return EXIT_USAGE;
+    }
+    throw err;
+  }
+  if (command.action === 'help') {
+    await write(process.stdout, helpText());
+    return 0;
+  }
+  if (command.action === 'version') {
+    await write(process.stdout, (await import('./cli/version')).versionText(process.env));
+    return 0;
+  }
+
+  const source = { path: resolveConfigPath(command.configPath, process.env) };
   let config: AppConfig;
   try {
     config =
@@ -37,10 +65,16 @@ async function main(argv: string[]): Promise<number> {
     }
     throw err;
   }
-  if (source.validateOnly) {
+  if (command.action === 'validate') {
     process.stdout.write(
       `${source.path ?? 'embedded default config'}: valid (${config.buckets.length} route(s))\n`,
     );
+    return 0;
+  }
+  if (command.action === 'print-config') {
+    const { renderConfig } = await import('./cli/print-config');
+    const from = source.path ?? 'the embedded default config';
+    await write(process.stdout, renderConfig(config, command.format, from));
     return 0;
   }
 
@@ -105,6 +139,11 @@ function announce(config: AppConfig, path: string | undefined, log: Log, workers
   const lines = tryItLines(config, host, port);
   if (lines.length > 0)
     process.stdout.write(`\nTry it:\n${lines.map((l) => `  ${l}`).join('\n')}\n\n`);
+}
+
+/** Writes `text` and waits until it is handed to the OS, so that process.exit() cannot cut it. */
+function write(stream: NodeJS.WriteStream, text: string): Promise<void> {
+  return new Promise((resolve) => stream.write(text, () => resolve()));
 }
 
 /** The first SIGTERM or SIGINT from now on; a second one gets Node's default (exit at once). */

@@ -1,15 +1,19 @@
 /**
- * The command line as users run it (DESIGN.md §4): `node dist/src/main.js` with `--validate`,
- * `--config FILE`, `MIZUCHI_CONFIG=FILE`, or no config at all, and SIGTERM to stop it.
+ * The command line as users run it (DESIGN.md §4): `node dist/src/main.js` (and `npx mizuchi`)
+ * with `--validate`, `--print-config`, `--version`, `--help`, `--config FILE`,
+ * `MIZUCHI_CONFIG=FILE`, or no config at all, and SIGTERM to stop it.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import type { AppConfig } from '../src/config/config.schema';
 import {
   ensureGatewayBuilt,
   GATEWAY_MAIN,
   type GatewayProcess,
+  REPO_ROOT,
   SERVING_LINE,
   startGateway,
 } from './helpers/gateway-process';
@@ -43,6 +47,38 @@ function writeFilesystemConfig(dir: string, address: string, dataDir: string): s
     ].join('\n'),
   );
   return file;
+}
+
+/** Runs the built CLI with `args` to completion. */
+function runCli(args: string[], env: Record<string, string> = {}, cwd?: string) {
+  return runProcess(process.execPath, [GATEWAY_MAIN, ...args], { env: isolatedAwsEnv(env), cwd });
+}
+
+/**
+ * The environment docker compose gives the gateway container of docker-compose.yml: its
+ * `environment` entries, interpolated from .env (here .env.example, as `cp .env.example .env`
+ * makes it), plus the OpenFGA ids that openfga-init leaves for the entrypoint to source.
+ */
+function composeGatewayEnv(): Record<string, string> {
+  const dotEnv = new Map<string, string>();
+  for (const line of readFileSync(join(REPO_ROOT, '.env.example'), 'utf8').split('\n')) {
+    const match = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(line);
+    if (match) dotEnv.set(match[1], match[2]);
+  }
+  const compose = parseYaml(readFileSync(join(REPO_ROOT, 'docker-compose.yml'), 'utf8')) as {
+    services: { gateway: { environment: Record<string, string> } };
+  };
+  const env: Record<string, string> = {
+    MIZUCHI_OPENFGA_STORE_ID: '01JAHWTRB2X3Y4Z5A6B7C8D9EF',
+    MIZUCHI_OPENFGA_MODEL_ID: '01JAHWTRB2X3Y4Z5A6B7C8D9EG',
+  };
+  for (const [name, value] of Object.entries(compose.services.gateway.environment)) {
+    env[name] = String(value).replace(
+      /\$\{([A-Z_][A-Z0-9_]*)(?::-([^}]*))?\}/g,
+      (_match, variable: string, fallback?: string) => dotEnv.get(variable) || (fallback ?? ''),
+    );
+  }
+  return env;
 }
 
 /** Uploads `body` with `curl -T` and returns what curl printed. */
@@ -122,6 +158,198 @@ describe('The mizuchi command line', () => {
       expect(outcome.stderr).toContain(file);
       expect(outcome.stderr).toMatch(/server\.bogus_option: unknown key/);
       expect(outcome.stderr).toMatch(/buckets\[0\]\.upload\.part_size: .*not a size/);
+    });
+  });
+
+  describe('--validate on the shipped configs', () => {
+    it('accepts config.compose.yaml with what docker compose and .env.example give it', async () => {
+      const outcome = await runCli(
+        ['--validate', '--config', 'config.compose.yaml'],
+        composeGatewayEnv(),
+        REPO_ROOT,
+      );
+      expect(outcome.stderr).toBe('');
+      expect(outcome.stdout).toBe('config.compose.yaml: valid (3 route(s))\n');
+      expect(outcome.code).toBe(0);
+    });
+
+    it('accepts config.example.yaml with no variables set', async () => {
+      const outcome = await runCli(['--validate', '-c', 'config.example.yaml'], {}, REPO_ROOT);
+      expect(outcome.code).toBe(0);
+      expect(outcome.stdout).toContain('config.example.yaml: valid (2 route(s))');
+    });
+  });
+
+  describe('--print-config', () => {
+    const secrets = {
+      BACKEND_SECRET: 'backend-secret-do-not-print',
+      ID_SECRET: 'upload-id-secret-do-not-print-0123456789',
+      CLIENT_SECRET: 'client-secret-do-not-print',
+      REDIS_PASSWORD: 'redis-password-do-not-print',
+    };
+
+    function writeSecretConfig(dir: string): string {
+      const file = join(dir, 'secret.yaml');
+      writeFileSync(
+        file,
+        [
+          'server:',
+          '  address: "127.0.0.1:18080"',
+          '  upload_id_secret: ${ID_SECRET}',
+          'buckets:',
+          '  - name: team',
+          '    path_prefix: /team',
+          '    s3: { bucket: team, access_key: AKIDVISIBLE, secret_key: "${BACKEND_SECRET}" }',
+          '    auth:',
+          '      enabled: true',
+          '      sigv4:',
+          '        credentials:',
+          '          - { access_key: UPLOADER1, secret_key: "${CLIENT_SECRET}", subject: alice }',
+          '        replay_store: { type: redis, url: "redis://:${REDIS_PASSWORD}@redis:6379/0" }',
+          '  - name: files',
+          '    path_prefix: /files',
+          `    filesystem: { path: ${JSON.stringify(join(dir, 'data'))} }`,
+          '',
+        ].join('\n'),
+      );
+      return file;
+    }
+
+    it('prints the resolved config as YAML with defaults filled in and every secret masked', async () => {
+      const dir = tempDir('print-yaml');
+      const file = writeSecretConfig(dir);
+
+      const outcome = await runCli(['--config', file, '--print-config'], secrets);
+
+      expect(outcome.code).toBe(0);
+      expect(outcome.stderr).toBe('');
+      for (const secret of Object.values(secrets)) expect(outcome.stdout).not.toContain(secret);
+      const printed = parseYaml(outcome.stdout);
+      expect(printed.server).toMatchObject({
+        address: '127.0.0.1:18080',
+        upload_id_secret: '<redacted>',
+        shutdown_grace_seconds: 30,
+        limits: { max_key_bytes: 1024 },
+      });
+      expect(printed.buckets[0].s3).toMatchObject({
+        access_key: 'AKIDVISIBLE',
+        secret_key: '<redacted>',
+        region: 'us-east-1',
+      });
+      expect(printed.buckets[0].auth.sigv4.credentials[0]).toEqual({
+        access_key: 'UPLOADER1',
+        secret_key: '<redacted>',
+        subject: 'alice',
+      });
+      expect(printed.buckets[0].auth.sigv4.replay_store.url).toBe(
+        'redis://:<redacted>@redis:6379/0',
+      );
+      expect(printed.buckets[0].upload.multipart_threshold).toBe(50 * 1024 * 1024);
+      // Printing starts nothing: the filesystem route's folder was never created.
+      expect(existsSync(join(dir, 'data'))).toBe(false);
+    });
+
+    it('prints JSON with --print-config=json, from MIZUCHI_CONFIG', async () => {
+      const dir = tempDir('print-json');
+      const file = writeSecretConfig(dir);
+
+      const outcome = await runCli(['--print-config=json'], { ...secrets, MIZUCHI_CONFIG: file });
+
+      expect(outcome.code).toBe(0);
+      for (const secret of Object.values(secrets)) expect(outcome.stdout).not.toContain(secret);
+      const printed = JSON.parse(outcome.stdout) as AppConfig;
+      expect(printed.buckets.map((route) => route.name)).toEqual(['team', 'files']);
+      expect(printed.tracing.otlp.endpoint).toBe('http://localhost:4318');
+    });
+
+    it('prints the embedded default config when given no file', async () => {
+      const outcome = await runCli(['--print-config'], { PORT: '18081' }, tempDir('print-default'));
+      expect(outcome.code).toBe(0);
+      expect(outcome.stdout).toContain('from the embedded default config');
+      expect(parseYaml(outcome.stdout).server.address).toBe('0.0.0.0:18081');
+    });
+
+    it('refuses an invalid config with exit code 1 and prints nothing on stdout', async () => {
+      const dir = tempDir('print-bad');
+      const file = join(dir, 'bad.yaml');
+      writeFileSync(file, 'buckets: []\n');
+      const outcome = await runCli(['--print-config', '-c', file]);
+      expect(outcome.code).toBe(1);
+      expect(outcome.stdout).toBe('');
+      expect(outcome.stderr).toContain('buckets: must configure at least one route');
+    });
+  });
+
+  describe('--version and --help', () => {
+    const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as {
+      version: string;
+      bin: Record<string, string>;
+    };
+
+    it('prints the package and Node.js versions and the splice addon status', async () => {
+      const outcome = await runCli(['--version']);
+      expect(outcome.code).toBe(0);
+      expect(outcome.stderr).toBe('');
+      const lines = outcome.stdout.trimEnd().split('\n');
+      expect(lines[0]).toBe(`mizuchi-uploadr ${pkg.version}`);
+      expect(lines[1]).toMatch(new RegExp(`^node ${process.version.replace(/\./g, '\\.')} `));
+      expect(lines[2]).toMatch(/^splice addon: (available|not available: .+)$/);
+    });
+
+    it('says the addon is switched off under ZERO_COPY=off', async () => {
+      const outcome = await runCli(['-v'], { ZERO_COPY: 'off' });
+      expect(outcome.stdout).toMatch(/splice addon: (available \(disabled by ZERO_COPY=off\)|not)/);
+    });
+
+    it('runs as the package bin: npx mizuchi --version', async () => {
+      expect(pkg.bin.mizuchi).toBe('dist/src/main.js');
+      expect(readFileSync(GATEWAY_MAIN, 'utf8').startsWith('#!/usr/bin/env node\n')).toBe(true);
+      const outcome = await runProcess('npx', ['--no-install', 'mizuchi', '--version'], {
+        cwd: REPO_ROOT,
+        env: isolatedAwsEnv(),
+      });
+      expect(outcome.code).toBe(0);
+      expect(outcome.stdout).toContain(`mizuchi-uploadr ${pkg.version}\n`);
+    });
+
+    it('prints usage with every flag and the environment variables', async () => {
+      const outcome = await runCli(['--help']);
+      expect(outcome.code).toBe(0);
+      expect(outcome.stdout).toMatch(/^Usage: mizuchi /);
+      for (const text of [
+        '--config FILE',
+        '--validate',
+        '--print-config[=yaml|json]',
+        '--version',
+        '--help',
+        'MIZUCHI_CONFIG',
+        'HOST',
+        'PORT',
+        'ZERO_COPY',
+        '${VAR}',
+      ]) {
+        expect(outcome.stdout).toContain(text);
+      }
+      // -h is the same, and wins over other actions.
+      expect((await runCli(['--validate', '-h'])).stdout).toBe(outcome.stdout);
+    });
+
+    it.each([
+      [['--bogus'], "unknown option '--bogus'"],
+      [['--config'], '--config needs a file path'],
+      [['serve'], "unexpected argument 'serve'"],
+      [
+        ['--validate', '--print-config'],
+        '--validate and --print-config cannot be combined; choose one',
+      ],
+      [['--print-config=xml'], "--print-config takes yaml or json, not 'xml'"],
+    ])('exits with code 2 for %p, saying why', async (args, message) => {
+      const outcome = await runCli(args);
+      expect(outcome.code).toBe(2);
+      expect(outcome.stdout).toBe('');
+      expect(outcome.stderr).toContain(`mizuchi: ${message}`);
+      expect(outcome.stderr).toContain("Run 'mizuchi --help' for usage.");
+      expect(outcome.stderr).not.toMatch(/\bat .*\.js:\d+/);
     });
   });
 

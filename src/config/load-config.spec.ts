@@ -1,15 +1,13 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { z } from 'zod';
-import { appConfigSchema } from './config.schema';
 import {
   ConfigError,
   expandEnv,
   loadConfigFile,
   parseConfig,
   parseConfigText,
-  resolveConfigSource,
+  resolveConfigPath,
 } from './load-config';
 
 const EXAMPLE = join(__dirname, '..', '..', 'config.example.yaml');
@@ -58,14 +56,6 @@ describe('config.example.yaml', () => {
     expect(config.logging.format).toBe('json');
   });
 
-  it('documents every key of the schema', () => {
-    const text = readFileSync(EXAMPLE, 'utf8');
-    const missing = schemaKeys(appConfigSchema).filter(
-      (key) => !new RegExp(`(^|[\\s{,-])${key}:`, 'm').test(text),
-    );
-    expect(missing).toEqual([]);
-  });
-
   it('shows commented settings that are themselves valid once uncommented and enabled', () => {
     const uncommented = readFileSync(EXAMPLE, 'utf8')
       .split('\n')
@@ -87,26 +77,6 @@ describe('config.example.yaml', () => {
     expect(config.metrics.port).toBe(9090);
   });
 });
-
-/** Every object key reachable in a zod schema, for the documentation check. */
-function schemaKeys(schema: z.core.$ZodType): string[] {
-  const keys = new Set<string>();
-  const visit = (node: z.core.$ZodType): void => {
-    const def = node._zod.def as unknown as Record<string, unknown>;
-    for (const field of ['innerType', 'in', 'element']) {
-      if (def[field]) visit(def[field] as z.core.$ZodType);
-    }
-    for (const option of (def.options as z.core.$ZodType[] | undefined) ?? []) visit(option);
-    if (def.type === 'object') {
-      for (const [key, child] of Object.entries(def.shape as Record<string, z.core.$ZodType>)) {
-        keys.add(key);
-        visit(child);
-      }
-    }
-  };
-  visit(schema);
-  return [...keys];
-}
 
 describe('expandEnv', () => {
   it('substitutes ${VAR} and falls back to ${VAR:-default} when unset or empty', () => {
@@ -346,36 +316,14 @@ describe('loadConfigFile', () => {
   });
 });
 
-describe('resolveConfigSource', () => {
-  it.each([
-    [['--config', 'a.yaml'], 'a.yaml'],
-    [['--config=a.yaml'], 'a.yaml'],
-    [['-c', 'a.yaml'], 'a.yaml'],
-  ])('reads the path from %p', (argv, path) => {
-    expect(resolveConfigSource(argv, {})).toEqual({ path, validateOnly: false });
+describe('resolveConfigPath', () => {
+  it('takes the command line path, else MIZUCHI_CONFIG', () => {
+    expect(resolveConfigPath('cli.yaml', { MIZUCHI_CONFIG: 'env.yaml' })).toBe('cli.yaml');
+    expect(resolveConfigPath(undefined, { MIZUCHI_CONFIG: 'env.yaml' })).toBe('env.yaml');
   });
 
-  it('reads --validate', () => {
-    expect(resolveConfigSource(['--validate', '-c', 'x.yaml'], {})).toEqual({
-      path: 'x.yaml',
-      validateOnly: true,
-    });
-  });
-
-  it('falls back to MIZUCHI_CONFIG, and argv wins over it', () => {
-    expect(resolveConfigSource([], { MIZUCHI_CONFIG: 'env.yaml' }).path).toBe('env.yaml');
-    expect(resolveConfigSource(['--config', 'cli.yaml'], { MIZUCHI_CONFIG: 'env.yaml' }).path).toBe(
-      'cli.yaml',
-    );
-  });
-
-  it('returns no path when nothing is given, meaning the embedded default', () => {
-    expect(resolveConfigSource([], {})).toEqual({ path: undefined, validateOnly: false });
-    expect(resolveConfigSource([], { MIZUCHI_CONFIG: '' }).path).toBeUndefined();
-  });
-
-  it('refuses a missing value and unknown arguments', () => {
-    expect(() => resolveConfigSource(['--config'], {})).toThrow(/--config needs a file path/);
-    expect(() => resolveConfigSource(['--confg', 'x'], {})).toThrow(/unknown argument '--confg'/);
+  it('returns no path when neither is set, meaning the embedded default', () => {
+    expect(resolveConfigPath(undefined, {})).toBeUndefined();
+    expect(resolveConfigPath(undefined, { MIZUCHI_CONFIG: '' })).toBeUndefined();
   });
 });

@@ -1,5 +1,5 @@
 /**
- * Loads the configuration: find the file (argv / MIZUCHI_CONFIG), parse YAML, expand `${VAR}` in
+ * Loads the configuration: find the file (`--config` / MIZUCHI_CONFIG), parse YAML, expand `${VAR}` in
  * string scalars, validate with the composed zod schema, and fail with every problem at once.
  */
 import { readFileSync } from 'node:fs';
@@ -12,14 +12,6 @@ export { ConfigError } from './config-error';
 
 /** Environment variables as seen by the loader (normally `process.env`). */
 export type Env = Readonly<Record<string, string | undefined>>;
-
-/** Where the configuration comes from and whether to stop after validating it. */
-export interface ConfigSource {
-  /** Path of the YAML file; undefined means the embedded default. */
-  path?: string;
-  /** `--validate`: check the file and exit. */
-  validateOnly: boolean;
-}
 
 /** Environment variable naming the config file when `--config` is not given. */
 export const CONFIG_ENV_VAR = 'MIZUCHI_CONFIG';
@@ -175,36 +167,14 @@ export function loadConfigFile(path: string, env: Env = process.env): AppConfig 
 }
 
 /**
- * Reads `--config PATH`, `--config=PATH`, `-c PATH` and `--validate` from the arguments after
- * the script name, falling back to MIZUCHI_CONFIG; unknown arguments are refused.
+ * The config file to load: the command line's `--config` when given, else MIZUCHI_CONFIG (an
+ * empty value counts as unset), else undefined, meaning the embedded default.
  */
-export function resolveConfigSource(argv: readonly string[], env: Env = process.env): ConfigSource {
-  let path: string | undefined;
-  let validateOnly = false;
-  const problems: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    if (arg === '--validate') {
-      validateOnly = true;
-    } else if (arg === '--config' || arg === '-c') {
-      const value = argv[i + 1];
-      if (value === undefined || value === '' || value.startsWith('-')) {
-        problems.push(`${arg} needs a file path`);
-      } else {
-        path = value;
-        i++;
-      }
-    } else if (arg.startsWith('--config=')) {
-      const value = arg.slice('--config='.length);
-      if (value === '') problems.push('--config= needs a file path');
-      else path = value;
-    } else {
-      problems.push(
-        `unknown argument '${arg}' (usage: [--config PATH | -c PATH] [--validate]; or set ${CONFIG_ENV_VAR})`,
-      );
-    }
-  }
-  if (problems.length > 0) throw new ConfigError('the command line', problems);
+export function resolveConfigPath(
+  fromCommandLine: string | undefined,
+  env: Env = process.env,
+): string | undefined {
+  if (fromCommandLine !== undefined) return fromCommandLine;
   const fromEnv = env[CONFIG_ENV_VAR];
-  return { path: path ?? (fromEnv ? fromEnv : undefined), validateOnly };
+  return fromEnv === undefined || fromEnv === '' ? undefined : fromEnv;
 }
