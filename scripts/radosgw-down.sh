@@ -6,7 +6,8 @@
 # Environment:
 #   RGW_DIR    state directory (default /tmp/mizuchi-radosgw)
 #   RGW_KILL   1: SIGKILL straight away instead of a graceful SIGTERM first
-#   RGW_PURGE  1: delete $RGW_DIR afterwards (only when radosgw-up.sh created it)
+#   RGW_PURGE  1: delete $RGW_DIR afterwards (only when radosgw-up.sh created it); without it,
+#              only a bluestore OSD's block file is deleted, as it is the one large file
 set -uo pipefail
 
 RGW_DIR=${RGW_DIR:-/tmp/mizuchi-radosgw}
@@ -63,6 +64,15 @@ stop_daemon client.rgw.local 40
 stop_daemon osd.0 50
 stop_daemon mon.a 50
 ((stopped)) || log "no daemon of $RGW_DIR was running"
+
+# A bluestore OSD keeps its data in a sparse file of up to RGW_STORE_GB. Nothing can use it once
+# the OSD is down (radosgw-up.sh wipes a stopped cluster before starting anew), so give the
+# disk space back now rather than at the next start.
+block="$RGW_DIR/osd/block"
+if [[ -f $block ]] && ! our_pid osd.0 >/dev/null; then
+  log "deleting the bluestore block file ($(du -sh "$block" | cut -f1) on disk)"
+  rm -f "$block"
+fi
 
 if [[ ${RGW_PURGE:-0} == 1 ]]; then
   rm -rf "${RGW_DIR:?}"

@@ -57,6 +57,13 @@ since_start() { echo "$((($(date +%s%N) - START_NS) / 1000000)) ms"; }
 case $RGW_STORE in memstore | bluestore) ;; *) die "RGW_STORE must be memstore or bluestore" ;; esac
 [[ $RGW_DIR == /* ]] || die "RGW_DIR must be an absolute path"
 [[ $RGW_STORE_GB =~ ^[1-9][0-9]*$ ]] || die "RGW_STORE_GB must be a positive integer"
+if [[ $RGW_STORE == bluestore ]]; then
+  # Ask about the nearest existing ancestor: RGW_DIR itself may not exist yet.
+  probe=$RGW_DIR
+  until [[ -d $probe ]]; do probe=$(dirname "$probe"); done
+  [[ $(stat -f -c %T "$probe") != tmpfs ]] ||
+    die "bluestore needs O_DIRECT, which tmpfs lacks: put RGW_DIR on a disk, or use memstore"
+fi
 
 # ---- small helpers ----------------------------------------------------------------------------
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -73,6 +80,9 @@ daemon_alive() {
   pid=$(pidfile_pid "$1") || return 1
   [[ -r /proc/$pid/cmdline ]] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$CONF"
 }
+# A daemon forks into the background before it writes its pid file: without the file it may still
+# be starting. It has died only when its pid file names a process that is gone.
+daemon_died() { [[ -s $RGW_DIR/run/$1.pid ]] && ! daemon_alive "$1"; }
 ceph_cmd() { timeout 30 ceph --conf "$CONF" --connect-timeout 15 "$@"; }
 # Signed S3 requests with curl's built-in SigV4 (curl >= 7.75). radosgw insists on the
 # x-amz-content-sha256 header, which curl does not add by itself.
@@ -99,6 +109,10 @@ show_settings() {
 if [[ -f $MARKER && -s $RGW_DIR/s3.env && -s $RGW_DIR/s3.json ]]; then
   healthy=yes
   for name in "${DAEMONS[@]}"; do daemon_alive "$name" || healthy=no; done
+  if ! grep -qxF "osd objectstore = $RGW_STORE" "$CONF" 2>/dev/null; then
+    log "the cluster in $RGW_DIR does not use $RGW_STORE: replacing it"
+    healthy=no
+  fi
   # shellcheck disable=SC1091
   port=$(. "$RGW_DIR/s3.env" && echo "${S3_ENDPOINT##*:}")
   if [[ $healthy == yes ]] && answers_http "$port"; then
@@ -164,6 +178,26 @@ FSID=$(cat /proc/sys/kernel/random/uuid)
 OSD_UUID=$(cat /proc/sys/kernel/random/uuid)
 STORE_BYTES=$((RGW_STORE_GB * 1024 * 1024 * 1024))
 MON_ADDR="[v2:127.0.0.1:$MON_V2_PORT,v1:127.0.0.1:$MON_V1_PORT]"
+if [[ $RGW_STORE == memstore ]]; then
+  STORE_SETTINGS="memstore device bytes = $STORE_BYTES"
+else
+  STORE_SETTINGS=$(
+    cat <<EOF
+# The OSD creates osd/block itself at mkfs: a sparse file, so only written data takes disk space.
+bluestore block size = $STORE_BYTES
+bluestore block create = true
+# Closing a block device waits for its aio thread, which polls every bdev_aio_poll_ms (250 ms by
+# default). mkfs and start-up open and close the device about a dozen times, which alone cost
+# some 3 s of the start. The shorter poll only matters while the device is open and idle.
+bdev aio poll ms = 20
+# mkfs checks the store it has just written; an empty store on a throwaway cluster needs no fsck.
+bluestore fsck on mkfs = false
+# Keep the caches small: the test data passes through once and is read back once.
+bluestore cache autotune = false
+bluestore cache size = 268435456
+EOF
+  )
+fi
 
 cat >"$CONF" <<EOF
 # Written by radosgw-up.sh: a throwaway one-node test cluster on loopback with auth disabled.
@@ -213,9 +247,7 @@ osd data = $RGW_DIR/osd
 admin socket = $RGW_DIR/run/\$name.asok
 pid file = $RGW_DIR/run/\$name.pid
 osd objectstore = $RGW_STORE
-memstore device bytes = $STORE_BYTES
-bluestore block size = $STORE_BYTES
-bluestore block create = true
+$STORE_SETTINGS
 osd memory target = 1073741824
 osd mon shutdown timeout = 1
 # radosgw relies on OSD object classes (rgw, lock, ...); allow all of them.
@@ -260,7 +292,9 @@ log "radosgw: waiting for http://127.0.0.1:$RGW_PORT [$(since_start)]"
 deadline=$(($(date +%s) + RGW_TIMEOUT))
 until answers_http "$RGW_PORT"; do
   (($(date +%s) < deadline)) || die "radosgw did not answer within $RGW_TIMEOUT s; see $RGW_DIR/log"
-  for name in "${DAEMONS[@]}"; do daemon_alive "$name" || die "$name exited; see $RGW_DIR/log"; done
+  for name in "${DAEMONS[@]}"; do
+    if daemon_died "$name"; then die "$name exited; see $RGW_DIR/log"; fi
+  done
   sleep 0.25
 done
 log "radosgw: answering [$(since_start)]"

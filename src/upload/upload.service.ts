@@ -95,15 +95,20 @@ export class UploadService {
         ? this.spliceBody(body, headers, length, storage)
         : undefined;
     if (spliced !== undefined) {
-      const result = await this.transferSpliced(ctx, spliced, clientSignal, (signal) =>
-        storage.putObject({
-          key: storageKey(ctx),
-          body: spliced,
-          contentLength: spliced.length,
-          attributes,
-          signal,
-          payloadSha256: spliced.payloadSha256,
-        }),
+      const result = await this.transferSpliced(
+        ctx,
+        spliced,
+        attributes.contentMd5,
+        clientSignal,
+        (signal) =>
+          storage.putObject({
+            key: storageKey(ctx),
+            body: spliced,
+            contentLength: spliced.length,
+            attributes,
+            signal,
+            payloadSha256: spliced.payloadSha256,
+          }),
       );
       return { headers: responseHeaders(result) };
     }
@@ -218,7 +223,7 @@ export class UploadService {
       });
     const result =
       spliced !== undefined
-        ? await this.transferSpliced(ctx, spliced, clientSignal, (signal) =>
+        ? await this.transferSpliced(ctx, spliced, attributes.contentMd5, clientSignal, (signal) =>
             send(spliced, signal, spliced.payloadSha256),
           )
         : await this.transfer(ctx, body, plan, clientSignal, send);
@@ -356,11 +361,24 @@ export class UploadService {
   private async transferSpliced<T>(
     ctx: S3RequestContext,
     body: SpliceBody,
+    contentMd5: string | undefined,
     clientSignal: AbortSignal,
     send: (signal: AbortSignal) => Promise<T>,
   ): Promise<T> {
     return this.inFlight.run(clientSignal, async (signal) => {
-      const result = await send(signal);
+      const result = await send(signal).catch((err: unknown) => {
+        // The backend checked the client's SHA-256 itself. Ceph names a mismatch as AWS does;
+        // Swift's s3api calls it BadDigest, which a client without Content-MD5 cannot place.
+        if (
+          err instanceof S3Error &&
+          err.code === 'BadDigest' &&
+          body.payloadSha256 !== undefined &&
+          contentMd5 === undefined
+        ) {
+          throw new S3Error('XAmzContentSHA256Mismatch', undefined, { cause: err });
+        }
+        throw err;
+      });
       metrics().uploadBytes.inc({ bucket: ctx.route.name }, body.length);
       annotate({ [ATTR.bytes]: body.length, 'mizuchi.zero_copy': true });
       return result;

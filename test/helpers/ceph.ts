@@ -4,6 +4,8 @@
  * Tests use these helpers to look at what really landed in the backing store, bypassing the
  * gateway under test entirely. Connection settings come from the s3.json that
  * scripts/radosgw-up.sh writes; the jest global setup exports its path as MIZUCHI_TEST_S3_JSON.
+ * The conformance suite sets that variable to another backend's s3.json (a bluestore Ceph, or
+ * Swift's s3api from scripts/swift-s3-up.sh), so everything here sticks to what both accept.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -20,6 +22,7 @@ import {
   S3Client,
   S3ServiceException,
 } from '@aws-sdk/client-s3';
+import type { HttpRequest } from '@smithy/types';
 
 export interface CephSettings {
   endpoint: string;
@@ -129,6 +132,27 @@ export async function createTestBucket(prefix: string): Promise<string> {
   return name;
 }
 
+/**
+ * Adds Content-MD5 to a command's request. S3 requires an integrity header on DeleteObjects; the
+ * SDK now sends a CRC32 there, which Swift's s3api (2.30) does not know: it insists on
+ * Content-MD5, the header S3 asked for before checksums existed.
+ */
+function withContentMd5(command: DeleteObjectsCommand): DeleteObjectsCommand {
+  command.middlewareStack.add(
+    (next) => async (args) => {
+      // At the build step the request is serialized: the body is the XML document.
+      const request = args.request as HttpRequest;
+      const body: unknown = request.body;
+      if (typeof body === 'string' || body instanceof Uint8Array) {
+        request.headers['content-md5'] = createHash('md5').update(body).digest('base64');
+      }
+      return next(args);
+    },
+    { step: 'build', name: 'mizuchiContentMd5' },
+  );
+  return command;
+}
+
 function isS3Error(err: unknown, ...names: string[]): boolean {
   return err instanceof S3ServiceException && names.includes(err.name);
 }
@@ -155,10 +179,12 @@ export async function destroyTestBucket(name: string): Promise<void> {
       const keys = (page.Contents ?? []).flatMap((o) => (o.Key === undefined ? [] : [o.Key]));
       if (keys.length === 0) break;
       const result = await s3.send(
-        new DeleteObjectsCommand({
-          Bucket: name,
-          Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true },
-        }),
+        withContentMd5(
+          new DeleteObjectsCommand({
+            Bucket: name,
+            Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true },
+          }),
+        ),
       );
       if (result.Errors?.length) {
         const first = result.Errors[0];
