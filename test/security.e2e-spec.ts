@@ -762,6 +762,37 @@ describe('header injection', () => {
     });
   });
 
+  it.each([
+    ['a metadata value', 'x-amz-meta-note'],
+    ['Content-Disposition', 'content-disposition'],
+  ])('refuses a tab inside %s with 400 InvalidArgument, storing nothing', async (_label, name) => {
+    // Legal HTTP, but SigV4 implementations canonicalise a tab differently (Ceph's 403
+    // SignatureDoesNotMatch to the gateway's re-signed request was answered 502).
+    const key = `inject/tab-${name}.txt`;
+    const res = await send(gw.url, {
+      method: 'PUT',
+      path: `/open/${key}`,
+      headers: { [name]: 'left\tright' },
+      body: 'body',
+    });
+    expectS3Error(res, 400, 'InvalidArgument');
+    expect(res.text).toContain(name);
+    expect(await storedObject(openBucket, key)).toBeUndefined();
+  });
+
+  it('forwards runs of spaces inside a metadata value', async () => {
+    const res = await send(gw.url, {
+      method: 'PUT',
+      path: '/open/inject/spaces.txt',
+      headers: { 'x-amz-meta-note': 'a  b   c' },
+      body: 'body',
+    });
+    expectOk(res);
+    expect((await storedObject(openBucket, 'inject/spaces.txt'))?.metadata).toEqual({
+      note: 'a  b   c',
+    });
+  });
+
   it('answers an upload id carrying an encoded CRLF with 404 NoSuchUpload', async () => {
     const res = await send(gw.url, {
       method: 'PUT',

@@ -246,6 +246,24 @@ describe('readObjectAttributes', () => {
     expect(JSON.stringify(attrs)).not.toContain(secret);
     expect(attrs.contentType).toBe('text/plain');
   });
+
+  it.each([
+    ['x-amz-meta-note', 'left\tright'],
+    ['content-type', 'text/plain;\tcharset=utf-8'],
+    ['cache-control', 'no-cache\x7f'],
+    ['x-amz-tagging', 'a=b\tc'],
+  ])('refuses a control character in %s, naming the header', (name, value) => {
+    const err = s3ErrorFrom(() =>
+      readObjectAttributes({ [name]: value }, OPTIONAL_FORWARDED_HEADERS),
+    );
+    expect(err.code).toBe('InvalidArgument');
+    expect(err.message).toContain(name);
+  });
+
+  it('ignores a control character in a header it does not forward', () => {
+    const attrs = readObjectAttributes({ 'x-amz-tagging': 'a=b\tc', 'user-agent': 'x\ty' });
+    expect(attrs.optional).toEqual({});
+  });
 });
 
 describe('responseHeaders', () => {
