@@ -6,12 +6,13 @@
 import { Logger } from '@nestjs/common';
 import { parseConfig } from '../config/load-config';
 import type { AppConfig } from '../config/config.schema';
-
-const addon = { available: true, loadError: undefined as string | undefined, splice: jest.fn() };
-jest.mock('@mizuchi/native-splice', () => addon, { virtual: true });
-
-// Imported after the mock so that spliceAddon() sees the stand-in.
+import * as spliceAddonModule from './splice-addon';
 import { ZeroCopyService } from './zero-copy.service';
+
+// A stand-in addon, handed to the service through spliceAddon(). (A jest.mock of the package
+// itself did not hold on a cold jest cache: the linked package resolved to its real path.)
+const addon = { available: true, loadError: undefined as string | undefined, splice: jest.fn() };
+jest.spyOn(spliceAddonModule, 'spliceAddon').mockReturnValue(addon);
 
 function config(zeroCopy: Record<string, unknown> = {}): AppConfig {
   return parseConfig(
