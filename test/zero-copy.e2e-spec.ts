@@ -9,6 +9,7 @@ import { readdirSync } from 'node:fs';
 import { Agent, createServer, request as httpRequest, type Server } from 'node:http';
 import { type AddressInfo, connect, type Socket } from 'node:net';
 import {
+  cephSettings,
   closeDirectS3,
   createTestBucket,
   destroyTestBucket,
@@ -16,8 +17,9 @@ import {
   storedObject,
 } from './helpers/ceph';
 import { cephRoute, createTestApp, type TestApp } from './helpers/create-test-app';
+import { type FaultProxy, startFaultProxy } from './helpers/fault-proxy';
 import { eventually } from './helpers/landing';
-import { send } from './helpers/wire';
+import { expectS3Error, send } from './helpers/wire';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -308,3 +310,112 @@ describe.each(MODES)('Zero-copy uploads into Ceph, %s', (mode, zeroCopyEnv) => {
     }
   });
 });
+
+/**
+ * Routes without static keys send bodies through the AWS SDK (its NodeHttpHandler), not the lean
+ * client, with the SDK's default credential chain (here the AWS_* environment). The SDK arms its
+ * socket timeout on the backend socket itself: at connect below 6 s, else 3 s after the request
+ * starts. A spliced body moves past Node, which sees no traffic on that socket meanwhile; the
+ * backend's idle timeout must neither stay off after the body nor run down during it.
+ */
+describe.each(MODES)(
+  'The backend idle timeout on the AWS SDK data path, %s',
+  (mode, zeroCopyEnv) => {
+    let bucket: string;
+    let proxy: FaultProxy;
+    let gw: TestApp;
+    const spliced = mode === 'splice';
+    const saved = {
+      id: process.env.AWS_ACCESS_KEY_ID,
+      secret: process.env.AWS_SECRET_ACCESS_KEY,
+      zeroCopy: process.env.ZERO_COPY,
+    };
+
+    /** A route to the test bucket through the fault proxy, keys from the SDK's chain. */
+    function sdkRoute(prefix: string, timeoutSeconds: number) {
+      return {
+        name: prefix,
+        path_prefix: `/${prefix}`,
+        s3: {
+          bucket,
+          endpoint: proxy.url,
+          region: cephSettings().region,
+          timeout_seconds: timeoutSeconds,
+        },
+      };
+    }
+
+    beforeAll(async () => {
+      bucket = await createTestBucket('zero-copy-sdk');
+      proxy = await startFaultProxy(cephSettings().endpoint);
+      process.env.AWS_ACCESS_KEY_ID = cephSettings().accessKeyId;
+      process.env.AWS_SECRET_ACCESS_KEY = cephSettings().secretAccessKey;
+      if (zeroCopyEnv !== undefined) process.env.ZERO_COPY = zeroCopyEnv;
+      try {
+        gw = await createTestApp({
+          server: { zero_copy: { min_body_bytes: 0 } },
+          // 3 s: armed at connect; 6 s: armed 3 s into the request.
+          buckets: [sdkRoute('sdk-3s', 3), sdkRoute('sdk-6s', 6)],
+        });
+      } finally {
+        if (saved.zeroCopy === undefined) delete process.env.ZERO_COPY;
+        else process.env.ZERO_COPY = saved.zeroCopy;
+      }
+    });
+
+    afterEach(async () => {
+      await proxy.heal();
+    });
+
+    afterAll(async () => {
+      await gw?.close();
+      await proxy?.close();
+      for (const [name, value] of [
+        ['AWS_ACCESS_KEY_ID', saved.id],
+        ['AWS_SECRET_ACCESS_KEY', saved.secret],
+      ] as const) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+      if (bucket !== undefined) await destroyTestBucket(bucket);
+      closeDirectS3();
+    });
+
+    async function splicedBytes(): Promise<number> {
+      const text = (await send(gw.url, { method: 'GET', path: '/metrics' })).text;
+      return metricValue(text, 'mizuchi_zero_copy_bytes_total{mode="splice"}');
+    }
+
+    it('fails an upload whose backend stalls after taking the whole body with 504 GatewayTimeout, storing nothing', async () => {
+      const body = randomBytes(MiB);
+      const before = await splicedBytes();
+      proxy.failNext('PutObject', { kind: 'stall' });
+
+      const res = await send(gw.url, { method: 'PUT', path: '/sdk-3s/stalled.bin', body });
+
+      expectS3Error(res, 504, 'GatewayTimeout');
+      expect(proxy.log.map((r) => r.outcome)).toContain('stall');
+      expect(await storedObject(bucket, 'stalled.bin')).toBeUndefined();
+      // The body really took the path under test.
+      if (spliced) expect(await splicedBytes()).toBeGreaterThan(before);
+      else expect(await splicedBytes()).toBe(before);
+      // The same route stores the next upload.
+      const next = randomBytes(MiB);
+      const ok = await send(gw.url, { method: 'PUT', path: '/sdk-3s/after-stall.bin', body: next });
+      expect(ok.status).toBe(200);
+      expect((await storedObject(bucket, 'after-stall.bin'))?.md5).toBe(md5(next));
+    });
+
+    it('stores a slow but steady body that takes longer than 3 s plus timeout_seconds', async () => {
+      // Twelve pieces a second apart: about 11 s in transfer, never idle for long.
+      const pieces = Array.from({ length: 12 }, () => randomBytes(512 * KiB));
+      const before = await splicedBytes();
+
+      const res = await putInPieces(gw.url, '/sdk-6s/slow-steady.bin', pieces, 1000);
+
+      expect({ status: res.status, body: res.body }).toEqual({ status: 200, body: '' });
+      expect((await storedObject(bucket, 'slow-steady.bin'))?.md5).toBe(md5(Buffer.concat(pieces)));
+      if (spliced) expect(await splicedBytes()).toBeGreaterThan(before);
+    });
+  },
+);

@@ -13,6 +13,7 @@ import type { Response } from 'express';
 import { S3Error, renderErrorXml } from '@mizuchi/s3-protocol';
 import { noteS3ErrorCode } from '../observability/logging/access-log';
 import { metrics } from '../observability/metrics';
+import { lingerAfterAnswer } from './lingering-close';
 import type { GatewayRequest } from './request-context';
 
 /** Converts anything thrown into an S3Error fit to show the client. */
@@ -73,8 +74,10 @@ export class S3ExceptionFilter implements ExceptionFilter {
     }
     for (const [name, value] of Object.entries(error.headers)) res.setHeader(name, value);
     if (!req.complete) {
-      // The body was not read: closing beats making the client send the rest into the void.
+      // The body was not read to its end: the connection cannot carry another request. It is
+      // closed without a reset once the client has had the answer (see lingering-close.ts).
       res.setHeader('Connection', 'close');
+      lingerAfterAnswer(req);
     }
     res
       .status(error.status)

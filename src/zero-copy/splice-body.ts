@@ -13,6 +13,7 @@ import { once } from 'node:events';
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { Readable, type Writable } from 'node:stream';
+import { markBodyBypassesNode } from '../common/lingering-close';
 import { addBodyBytes } from '../observability/logging/access-log';
 import { resumeReading, skipBody, socketFd, stopReading, takeBuffered } from './node-internals';
 import { type SpliceAddon, spliceOnce } from './splice-addon';
@@ -70,6 +71,7 @@ export class SpliceBody extends Readable {
   private async spliceInto(request: ClientRequest): Promise<void> {
     const clientSocket = this.req.socket;
     stopReading(clientSocket);
+    markBodyBypassesNode(this.req);
     const buffered = Buffer.concat(takeBuffered(this.req));
     const remaining = this.length - buffered.length;
     if (remaining < 0) throw new Error('the client sent more body bytes than its Content-Length');
@@ -84,7 +86,7 @@ export class SpliceBody extends Readable {
       const clientTimeout = (clientSocket as SocketWithTimeout).timeout ?? 0;
       // Node sees no traffic while the kernel moves the bytes; the addon's idle timeout rules.
       clientSocket.setTimeout(0);
-      upstream.setTimeout(0);
+      const restoreUpstreamTimeout = suspendIdleTimeout(upstream);
       const cancel = new AbortController();
       let answeredEarly = false;
       // A backend answers as soon as it has the last byte, which can be before the addon's
@@ -130,6 +132,8 @@ export class SpliceBody extends Readable {
         if (answeredEarly) return;
         throw err;
       } finally {
+        // The wait for the backend's answer gets its deadline back, from the end of the body.
+        restoreUpstreamTimeout();
         request.off('response', onResponse);
         request.off('close', onClose);
       }
@@ -158,6 +162,35 @@ export class SpliceBody extends Readable {
       this.req.socket.destroy();
     }
   }
+}
+
+/**
+ * Turns a socket's idle timeout off until the returned function is called, which starts it
+ * afresh with the last value asked for meanwhile (else the one it had). A setTimeout() in
+ * between is remembered, not applied: its timer would run down while the bytes move past Node.
+ * The AWS SDK's NodeHttpHandler arms its socketTimeout on the backend socket at connect when it
+ * is below 6 s, else 3 s after the request starts, which can be in the middle of a splice:
+ * without this, the first would stay off for the wait for the answer, and the second would fire
+ * during a splice that outlasts it.
+ */
+function suspendIdleTimeout(socket: Socket): () => void {
+  let wanted = (socket as SocketWithTimeout).timeout ?? 0;
+  socket.setTimeout(0);
+  const held = (msecs: number, callback?: () => void): Socket => {
+    wanted = msecs;
+    // What net.Socket#setTimeout does with a callback.
+    if (callback !== undefined) {
+      if (msecs === 0) socket.removeListener('timeout', callback);
+      else socket.once('timeout', callback);
+    }
+    return socket;
+  };
+  socket.setTimeout = held;
+  return () => {
+    // Back to the prototype's setTimeout.
+    delete (socket as unknown as { setTimeout?: unknown }).setTimeout;
+    socket.setTimeout(wanted);
+  };
 }
 
 /** The request's socket once it is connected. */
