@@ -10,6 +10,7 @@ import { AppModule, type AppOptions } from './app.module';
 import { requestIdMiddleware } from './common/request-id.middleware';
 import { corsMiddleware } from './cors/cors.middleware';
 import { accessLog } from './observability/logging/access-log';
+import { serverSpan } from './observability/tracing/server-span';
 import { GatewayLogger } from './observability/logging/gateway-logger';
 import { createRootLogger } from './observability/logging/root-logger';
 import { requestMetrics } from './observability/request-metrics.middleware';
@@ -32,6 +33,8 @@ export function configureApp(app: NestExpressApplication, config: AppConfig, log
   app.disable('etag');
   const quiet = ['/health', config.metrics.path];
   app.use(requestIdMiddleware);
+  // First of the rest, so that access lines and every span of the request belong to its trace.
+  app.use(serverSpan(quiet));
   if (log !== undefined) app.use(accessLog(log, quiet));
   app.use(requestMetrics(quiet));
   // Before every guard: a CORS preflight carries no credentials.

@@ -102,7 +102,6 @@ async function serve(config: AppConfig, hooks: ServeHooks): Promise<number> {
   // The OpenTelemetry SDK (about 18 MB resident) loads only when tracing is on.
   const tracing = config.tracing.enabled
     ? (await import('./observability/tracing/start-tracing')).startTracing(config.tracing, {
-        ignorePaths: ['/health', config.metrics.path],
         log: (level, message) => process.stderr.write(`${level}: ${message}\n`),
       })
     : undefined;

@@ -931,7 +931,7 @@ describe('an OTLP collector that is slow or down', () => {
         batch: { scheduled_delay_millis: 50 },
         resilience: { max_attempts: 2, initial_backoff_millis: 20, max_backoff_millis: 50 },
       }),
-      { ignorePaths: ['/health', '/metrics'] },
+      {},
     );
     // The receiver's listener is new; it stays until the second case stops it.
     baseline = await settledFds();

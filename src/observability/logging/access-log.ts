@@ -2,6 +2,7 @@
  * One access line per request, written when the response ends or the client goes away, and the
  * request-scoped logger that every other line of the request goes through.
  */
+import { context } from '@opentelemetry/api';
 import type { IncomingMessage } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { NextFunction, Request, Response } from 'express';
@@ -115,16 +116,20 @@ export function accessLog(root: Logger, quietPrefixes: readonly string[]) {
     const started = performance.now();
     const requestId = (req as Partial<GatewayRequest>).requestId ?? newRequestId();
     const store = lazyStore(root, requestId);
-    res.once('close', () => {
-      const probe = probePrefix(req.path, quietPrefixes);
-      const level = probe === undefined ? 'info' : 'debug';
-      if (!root.isLevelEnabled(level)) return;
-      const duration = Math.round(performance.now() - started);
-      store.logger[level](
-        accessLine(req, res, duration, probe),
-        res.writableFinished ? 'request completed' : 'request aborted',
-      );
-    });
+    // 'close' comes from the socket, outside the request's trace context: bring it along.
+    const traced = context.active();
+    res.once('close', () =>
+      context.with(traced, () => {
+        const probe = probePrefix(req.path, quietPrefixes);
+        const level = probe === undefined ? 'info' : 'debug';
+        if (!root.isLevelEnabled(level)) return;
+        const duration = Math.round(performance.now() - started);
+        store.logger[level](
+          accessLine(req, res, duration, probe),
+          res.writableFinished ? 'request completed' : 'request aborted',
+        );
+      }),
+    );
     storage.run(store, next);
   };
 }

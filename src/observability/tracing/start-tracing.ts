@@ -1,7 +1,7 @@
 /**
- * Starts OpenTelemetry before Nest loads, so the http instrumentation patches the server and the
- * backend clients in time. main.ts calls startTracing() right after reading the config and only
- * then imports the app. Spans flow: instrumentation or gateway code -> BoundedBatchProcessor
+ * Starts OpenTelemetry before Nest loads, so the http instrumentation patches the backend clients
+ * in time (the server span is the gateway's own, server-span.ts). main.ts calls startTracing()
+ * right after reading the config and only then imports the app. Spans flow: instrumentation or gateway code -> BoundedBatchProcessor
  * (sampled only, privacy filter, bounded queue) -> ResilientExporter (retries, breaker,
  * fallback) -> OTLP over http/protobuf or grpc.
  */
@@ -42,8 +42,6 @@ export interface TracingHandle {
 
 /** Settings beyond the config section. */
 export interface TracingOptions {
-  /** URL path prefixes that get no server span (health probes, metrics scrapes). */
-  ignorePaths: readonly string[];
   serviceVersion?: string;
   log?: TracingLog;
 }
@@ -103,12 +101,6 @@ function exporterFor(config: TracingConfig): SpanExporter {
     timeoutMs,
     compression: config.otlp.compression,
   });
-}
-
-function pathOf(url: string | undefined): string {
-  const raw = url ?? '/';
-  const query = raw.indexOf('?');
-  return query === -1 ? raw : raw.slice(0, query);
 }
 
 /** Starts tracing for `config`, or returns undefined when `tracing.enabled` is false. */
@@ -184,15 +176,12 @@ export function startTracing(
   // W3C trace context only: a client's `baggage` header is untrusted and must not travel on to
   // backends or policy engines. Context flows through AsyncLocalStorage.
   provider.register({ propagator: new W3CTraceContextPropagator() });
-  const ignored = options.ignorePaths;
   const unregister = registerInstrumentations({
     tracerProvider: provider,
     instrumentations: [
       new HttpInstrumentation({
-        ignoreIncomingRequestHook: (req) => {
-          const path = pathOf(req.url);
-          return ignored.some((p) => path === p || path.startsWith(`${p}/`));
-        },
+        // The server span is the gateway's own (server-span.ts): leaner, and only what may leave.
+        disableIncomingRequestInstrumentation: true,
         // Background calls (JWKS refresh, janitor, readiness probes) start no traces of their own.
         requireParentforOutgoingSpans: true,
       }),

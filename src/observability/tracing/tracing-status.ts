@@ -24,3 +24,8 @@ export function tracingStatus(): { exporter: ExporterHealth; breaker: string } {
   if (source === undefined) return { exporter: 'disabled', breaker: 'closed' };
   return { exporter: source.exporterHealth(), breaker: source.breakerState() };
 }
+
+/** Whether a tracer is running in this process (the server span middleware asks per request). */
+export function tracingActive(): boolean {
+  return source !== undefined;
+}

@@ -1,0 +1,71 @@
+/**
+ * The HTTP server span of each request, made by the gateway itself rather than by
+ * `@opentelemetry/instrumentation-http` (which still makes the backend client spans). The
+ * instrumentation computed about twenty attributes per request that the export allowlist then
+ * dropped, and re-bound every listener of the request and the response to the span's context;
+ * together that was most of what tracing cost a small upload (docs/TRACING.md, "Tracing
+ * overhead"). This middleware sets only what may be exported and runs the rest of the request in
+ * the span's context, which AsyncLocalStorage carries through every await.
+ *
+ * Listeners that the request's sockets call later (`close`, `finish`) run outside that context:
+ * what must log under the trace captures `context.active()` first (see access-log.ts).
+ */
+import {
+  context,
+  propagation,
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+} from '@opentelemetry/api';
+import type { NextFunction, Request, Response } from 'express';
+import type { TLSSocket } from 'node:tls';
+import { tracer } from './spans';
+import { tracingActive } from './tracing-status';
+
+/**
+ * Express middleware opening a server span per request while tracing runs (startTracing), except
+ * under `ignoredPrefixes` (probes, scrapes).
+ */
+export function serverSpan(ignoredPrefixes: readonly string[]) {
+  return (req: Request, res: Response, next: NextFunction): void => {
+    const path = req.path;
+    if (!tracingActive() || ignoredPrefixes.some((p) => path === p || path.startsWith(`${p}/`))) {
+      next();
+      return;
+    }
+    // A missing or malformed traceparent extracts nothing: the span starts a new trace.
+    const parent = propagation.extract(ROOT_CONTEXT, req.headers);
+    const span = tracer.startSpan(
+      req.method,
+      {
+        kind: SpanKind.SERVER,
+        attributes: {
+          'http.request.method': req.method,
+          'url.scheme': (req.socket as Partial<TLSSocket>).encrypted === true ? 'https' : 'http',
+          'network.protocol.version': req.httpVersion,
+          'server.port': req.socket.localPort,
+        },
+      },
+      parent,
+    );
+    if (!span.isRecording()) {
+      // Not sampled: still the parent of the request's (unsampled) spans, so the sampling
+      // decision and trace id travel on to backends, but nothing to record at the end.
+      context.with(trace.setSpan(parent, span), next);
+      return;
+    }
+    res.once('close', () => {
+      if (res.headersSent) {
+        span.setAttribute('http.response.status_code', res.statusCode);
+        if (res.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+      }
+      if (!res.writableFinished) {
+        span.setAttribute('error.type', 'aborted');
+        span.setStatus({ code: SpanStatusCode.ERROR, message: 'the client went away' });
+      }
+      span.end();
+    });
+    context.with(trace.setSpan(parent, span), next);
+  };
+}
