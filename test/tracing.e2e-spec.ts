@@ -239,6 +239,14 @@ describe('Tracing: one trace from the client through the gateway to the backend'
     );
     expect(backend.map((s) => s.name)).toEqual(['PUT']);
     expect(Number(statusOf(backend[0]))).toBe(200);
+    // The lean data client's own span (client-span.ts), not the http instrumentation's.
+    expect(Object.keys(backend[0].attributes).sort()).toEqual([
+      'http.request.method',
+      'http.response.status_code',
+      'server.address',
+      'server.port',
+      'url.scheme',
+    ]);
     const seen = tap.requests.filter((r) => r.method === 'PUT' && r.url.includes('traced/one.txt'));
     expect(seen).toHaveLength(1);
     expect(seen[0].headers.traceparent).toBe(`00-${traceId}-${backend[0].spanId}-01`);

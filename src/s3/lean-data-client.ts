@@ -16,6 +16,11 @@ import {
   CHECKSUM_HEADERS,
   type ObjectAttributes,
 } from '@mizuchi/s3-protocol';
+import {
+  type ClientTarget,
+  OWN_CLIENT_SPAN,
+  startClientSpan,
+} from '../observability/tracing/client-span';
 import type { S3BackendConfig } from './s3-client.factory';
 
 /** SHA-256 (or HMAC-SHA256 with a secret) in the shape the SigV4 signer wants. */
@@ -118,6 +123,7 @@ export class LeanDataClient {
   private readonly signer: SignatureV4;
   private readonly base: URL;
   private readonly send: typeof http.request;
+  private readonly target: ClientTarget;
 
   constructor(
     private readonly cfg: S3BackendConfig & {
@@ -129,6 +135,12 @@ export class LeanDataClient {
   ) {
     this.base = new URL(cfg.endpoint);
     this.send = this.base.protocol === 'https:' ? https.request : http.request;
+    const scheme = this.base.protocol === 'https:' ? 'https' : 'http';
+    this.target = {
+      scheme,
+      host: this.base.hostname,
+      port: this.base.port === '' ? (scheme === 'https' ? 443 : 80) : Number(this.base.port),
+    };
     this.signer = new SignatureV4({
       service: 's3',
       region: cfg.region,
@@ -172,45 +184,56 @@ export class LeanDataClient {
     };
     const signed = await this.signer.sign(request);
     const query = new URLSearchParams(input.query ?? {}).toString();
+    // Under an upload span: a client span of its own, and its traceparent (sent unsigned).
+    const span = startClientSpan('PUT', this.target);
+    const options: http.RequestOptions & { [OWN_CLIENT_SPAN]: true } = {
+      protocol: this.base.protocol,
+      hostname: this.base.hostname,
+      port: this.base.port,
+      method: 'PUT',
+      path: query === '' ? path : `${path}?${query}`,
+      headers: span === undefined ? signed.headers : { ...signed.headers, ...span.headers },
+      agent: this.agent,
+      [OWN_CLIENT_SPAN]: true,
+    };
     return new Promise<LeanAnswer>((resolve, reject) => {
-      const req = this.send(
-        {
-          protocol: this.base.protocol,
-          hostname: this.base.hostname,
-          port: this.base.port,
-          method: 'PUT',
-          path: query === '' ? path : `${path}?${query}`,
-          headers: signed.headers,
-          agent: this.agent,
-        },
-        (res) => {
-          const status = res.statusCode ?? 0;
-          if (status >= 200 && status < 300) {
-            res.resume();
-            res.on('end', () => resolve({ headers: res.headers }));
-            res.on('error', reject);
-            return;
-          }
-          const chunks: Buffer[] = [];
-          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      let answered: number | undefined;
+      let requestError: Error | undefined;
+      const req = this.send(options, (res) => {
+        const status = res.statusCode ?? 0;
+        answered = status;
+        if (status >= 200 && status < 300) {
+          res.resume();
+          res.on('end', () => resolve({ headers: res.headers }));
           res.on('error', reject);
-          res.on('end', () => {
-            const xml = Buffer.concat(chunks).toString('utf8');
-            const code =
-              xmlField(xml, 'Code') ?? (status >= 500 ? 'InternalError' : 'UnknownError');
-            const failure = new Error(
-              xmlField(xml, 'Message') ?? `HTTP ${status}`,
-            ) as BackendFailure;
-            failure.name = code;
-            failure.Code = code;
-            failure.$metadata = {
-              httpStatusCode: status,
-              requestId: res.headers['x-amz-request-id'] as string | undefined,
-            };
-            reject(failure);
-          });
-        },
-      );
+          return;
+        }
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('error', reject);
+        res.on('end', () => {
+          const xml = Buffer.concat(chunks).toString('utf8');
+          const code = xmlField(xml, 'Code') ?? (status >= 500 ? 'InternalError' : 'UnknownError');
+          const failure = new Error(xmlField(xml, 'Message') ?? `HTTP ${status}`) as BackendFailure;
+          failure.name = code;
+          failure.Code = code;
+          failure.$metadata = {
+            httpStatusCode: status,
+            requestId: res.headers['x-amz-request-id'] as string | undefined,
+          };
+          reject(failure);
+        });
+      });
+      if (span !== undefined) {
+        req.on('error', (err) => (requestError ??= err));
+        req.once('close', () =>
+          span.end(
+            requestError === undefined && answered !== undefined
+              ? { status: answered }
+              : { error: requestError ?? new Error('the backend connection closed') },
+          ),
+        );
+      }
       const idleMs = this.cfg.timeout_seconds * 1000;
       let sent = false;
       // Once the whole body is sent, the backend may already have stored the object: cutting

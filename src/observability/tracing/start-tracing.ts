@@ -24,6 +24,7 @@ import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic
 import { metrics } from '../metrics';
 import type { TracingConfig } from '../observability.schema';
 import { BoundedBatchProcessor } from './bounded-batch-processor';
+import { hasOwnClientSpan } from './client-span';
 import { OtlpHttpExporter } from './otlp-http-exporter';
 import { ResilientExporter } from './resilient-exporter';
 import { privateCopy } from './span-privacy';
@@ -184,6 +185,8 @@ export function startTracing(
         disableIncomingRequestInstrumentation: true,
         // Background calls (JWKS refresh, janitor, readiness probes) start no traces of their own.
         requireParentforOutgoingSpans: true,
+        // The lean client's upload PUTs make their own client spans (client-span.ts).
+        ignoreOutgoingRequestHook: (options) => hasOwnClientSpan(options),
       }),
     ],
   });

@@ -1,0 +1,93 @@
+/**
+ * The lean backend client's own client spans: only under a valid active span, a traceparent that
+ * names the new span, the outcome on the span, and a mark that survives the instrumentation's
+ * copy of the request options (so it skips those requests).
+ */
+import { context, propagation, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import {
+  BasicTracerProvider,
+  InMemorySpanExporter,
+  SimpleSpanProcessor,
+} from '@opentelemetry/sdk-trace-base';
+import { hasOwnClientSpan, OWN_CLIENT_SPAN, startClientSpan } from './client-span';
+import { tracer } from './spans';
+import { setTracingStatusSource } from './tracing-status';
+
+const TARGET = { scheme: 'http', host: 'rgw.internal', port: 7480 } as const;
+
+describe('startClientSpan', () => {
+  const memory = new InMemorySpanExporter();
+
+  beforeAll(() => {
+    trace.setGlobalTracerProvider(
+      new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(memory)] }),
+    );
+    context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+    propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+    setTracingStatusSource({ exporterHealth: () => 'ok', breakerState: () => 'closed' });
+  });
+
+  afterAll(() => {
+    setTracingStatusSource(undefined);
+    trace.disable();
+    context.disable();
+    propagation.disable();
+  });
+
+  beforeEach(() => memory.reset());
+
+  it('makes no span and sends no traceparent outside a traced request', () => {
+    expect(startClientSpan('PUT', TARGET)).toBeUndefined();
+  });
+
+  it('starts a child of the active span whose id the traceparent carries', () => {
+    const parent = tracer.startSpan('upload.put_object');
+    const started = context.with(trace.setSpan(context.active(), parent), () =>
+      startClientSpan('PUT', TARGET),
+    );
+    expect(started).toBeDefined();
+    started?.end({ status: 200 });
+    started?.end({ status: 500 }); // a second end changes nothing
+    parent.end();
+
+    const [client] = memory.getFinishedSpans();
+    const { traceId, spanId } = client.spanContext();
+    expect(client.kind).toBe(SpanKind.CLIENT);
+    expect(client.parentSpanContext?.spanId).toBe(parent.spanContext().spanId);
+    expect(traceId).toBe(parent.spanContext().traceId);
+    expect(started?.headers.traceparent).toBe(`00-${traceId}-${spanId}-01`);
+    expect(client.attributes).toEqual({
+      'http.request.method': 'PUT',
+      'url.scheme': 'http',
+      'server.address': 'rgw.internal',
+      'server.port': 7480,
+      'http.response.status_code': 200,
+    });
+    expect(client.status.code).toBe(SpanStatusCode.UNSET);
+  });
+
+  it('marks a refused request and a failed connection as errors', () => {
+    const parent = tracer.startSpan('upload.put_object');
+    context.with(trace.setSpan(context.active(), parent), () => {
+      startClientSpan('PUT', TARGET)?.end({ status: 403 });
+      startClientSpan('PUT', TARGET)?.end({
+        error: Object.assign(new Error('x'), { name: 'ECONNRESET' }),
+      });
+    });
+    parent.end();
+
+    const [refused, reset] = memory.getFinishedSpans();
+    expect(refused.status.code).toBe(SpanStatusCode.ERROR);
+    expect(refused.attributes['http.response.status_code']).toBe(403);
+    expect(reset.status.code).toBe(SpanStatusCode.ERROR);
+    expect(reset.attributes['error.type']).toBe('ECONNRESET');
+  });
+
+  it('marks request options so that a copy of them still says so', () => {
+    const options = { method: 'PUT', path: '/b/k', [OWN_CLIENT_SPAN]: true };
+    expect(hasOwnClientSpan(Object.assign({ protocol: 'http:' }, options))).toBe(true);
+    expect(hasOwnClientSpan({ method: 'PUT', path: '/b/k' })).toBe(false);
+  });
+});
