@@ -186,12 +186,15 @@ export class LeanDataClient {
     const query = new URLSearchParams(input.query ?? {}).toString();
     // Under an upload span: a client span of its own, and its traceparent (sent unsigned).
     const span = startClientSpan('PUT', this.target);
-    const options: http.RequestOptions & { [OWN_CLIENT_SPAN]: true } = {
+    const options: http.RequestOptions & { pathname: string; [OWN_CLIENT_SPAN]: true } = {
       protocol: this.base.protocol,
       hostname: this.base.hostname,
       port: this.base.port,
       method: 'PUT',
       path: query === '' ? path : `${path}?${query}`,
+      // Not a Node option: the http instrumentation reads it before it asks whether to skip the
+      // request, and otherwise parses a URL to learn it.
+      pathname: path,
       headers: span === undefined ? signed.headers : { ...signed.headers, ...span.headers },
       agent: this.agent,
       [OWN_CLIENT_SPAN]: true,
