@@ -4,9 +4,10 @@
  * upload must leave nothing behind in the backend, and the client must get an S3 error that says
  * what kind of failure it was without leaking the backend's own words.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
+import { type AddressInfo, connect, type Socket } from 'node:net';
+import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, loadConfigFile, parseConfig } from '../src/config/load-config';
@@ -324,6 +325,69 @@ describe('a backend that answers with a server error', () => {
     expect(busy.requests).toEqual([
       expect.objectContaining({ method: 'PUT', size: body.length, md5: md5Hex(body) }),
     ]);
+  });
+});
+
+describe('a backend that drops connections that idled', () => {
+  // Like a server whose keep-alive timeout is 4.5 s, caught at the worst moment: a request on a
+  // connection that idled longer is met with a reset instead of an answer. The gateway must not
+  // send one there.
+  const IDLE_LIMIT_MS = 4_500;
+  let server: Server;
+  let url: string;
+  let gw: TestApp;
+  const answered: string[] = [];
+  let reset = 0;
+
+  beforeAll(async () => {
+    const lastAnswer = new WeakMap<Socket, number>();
+    server = createServer((req, res) => {
+      const last = lastAnswer.get(req.socket);
+      if (last !== undefined && Date.now() - last > IDLE_LIMIT_MS) {
+        reset++;
+        req.socket.destroy();
+        return;
+      }
+      const hash = createHash('md5');
+      req.on('data', (chunk: Buffer) => hash.update(chunk));
+      req.on('end', () => {
+        const md5 = hash.digest('hex');
+        answered.push(md5);
+        res.writeHead(200, { ETag: `"${md5}"`, 'Content-Length': 0 });
+        res.end(() => lastAnswer.set(req.socket, Date.now()));
+      });
+    });
+    server.keepAliveTimeout = 60_000;
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    gw = await createTestApp({
+      buckets: [
+        {
+          name: 'idle',
+          path_prefix: '/idle',
+          s3: { bucket: 'idle', endpoint: url, access_key: 'AKIDFAKE', secret_key: 'secret-fake' },
+        },
+      ],
+    });
+  });
+
+  afterAll(async () => {
+    await gw?.close();
+    server?.closeAllConnections();
+    await new Promise<void>((resolve) => server?.close(() => resolve()));
+  });
+
+  it('opens a new connection rather than reuse one that idled for 5 s', async () => {
+    const first = randomBytes(4 * KiB);
+    expectOk(await send(gw.url, { method: 'PUT', path: '/idle/first.bin', body: first }));
+    await new Promise((resolve) => setTimeout(resolve, IDLE_LIMIT_MS + 500));
+
+    const second = randomBytes(4 * KiB);
+    const res = await send(gw.url, { method: 'PUT', path: '/idle/second.bin', body: second });
+
+    expectOk(res);
+    expect(reset).toBe(0);
+    expect(answered).toEqual([md5Hex(first), md5Hex(second)]);
   });
 });
 

@@ -31,9 +31,22 @@ const SDK_LOGGER = {
   error: (...content: unknown[]) => sdkLog.debug(content.map(String).join(' ')),
 };
 
+/**
+ * How long a pooled backend connection may idle before the gateway closes it: under the 5 s
+ * keep-alive timeout of Node servers and the longer ones of nginx, Ceph and S3.
+ */
+export const IDLE_CONNECTION_MS = 4_000;
+
 /** Creates the clients for one S3 backend from its route settings. */
 export function createS3Clients(cfg: S3BackendConfig): S3Clients {
-  const agentOptions = { keepAlive: true, maxSockets: cfg.max_sockets };
+  const agentOptions = {
+    keepAlive: true,
+    maxSockets: cfg.max_sockets,
+    // Idle pooled connections are closed after this; a shorter `Keep-Alive: timeout` hint from
+    // the backend wins. Without it, Node reuses a connection however long it idled, and one that
+    // the backend is closing at that moment fails the upload on it (503) with a reset.
+    timeout: IDLE_CONNECTION_MS,
+  };
   const httpAgent = new http.Agent(agentOptions);
   const httpsAgent = new https.Agent(agentOptions);
   const requestHandler = new NodeHttpHandler({
