@@ -10,7 +10,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import { join, resolve } from 'node:path';
 import { cephSettings } from './ceph';
@@ -49,11 +49,14 @@ export function gatewayBuildIsStale(): boolean {
 
 /** Builds the gateway (`npx nest build`) unless dist/ is already up to date. */
 export async function ensureGatewayBuilt(): Promise<void> {
-  if (!gatewayBuildIsStale()) return;
-  await runOk('npx', ['nest', 'build'], { cwd: REPO_ROOT });
-  if (!existsSync(GATEWAY_MAIN)) {
-    throw new Error(`npx nest build succeeded but ${GATEWAY_MAIN} does not exist`);
+  if (gatewayBuildIsStale()) {
+    await runOk('npx', ['nest', 'build'], { cwd: REPO_ROOT });
+    if (!existsSync(GATEWAY_MAIN)) {
+      throw new Error(`npx nest build succeeded but ${GATEWAY_MAIN} does not exist`);
+    }
   }
+  // The package's bin, executable as `npm run build` leaves it.
+  chmodSync(GATEWAY_MAIN, 0o755);
 }
 
 /** How a gateway process ended. */
