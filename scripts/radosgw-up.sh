@@ -47,12 +47,9 @@ DAEMONS=(client.rgw.local osd.0 mon.a)
 APT_PACKAGES=(ceph-mon ceph-osd radosgw ceph-common)
 
 START_NS=$(date +%s%N)
-log() { printf '[radosgw-up %s] %s\n' "$(date +%T)" "$*" >&2; }
-die() {
-  log "ERROR: $*"
-  exit 1
-}
-since_start() { echo "$((($(date +%s%N) - START_NS) / 1000000)) ms"; }
+LOG_TAG=radosgw-up
+# shellcheck source=lib/backend-up.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/backend-up.sh"
 
 case $RGW_STORE in memstore | bluestore) ;; *) die "RGW_STORE must be memstore or bluestore" ;; esac
 [[ $RGW_DIR == /* ]] || die "RGW_DIR must be an absolute path"
@@ -66,12 +63,6 @@ if [[ $RGW_STORE == bluestore ]]; then
 fi
 
 # ---- small helpers ----------------------------------------------------------------------------
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-next_free_port() {
-  local port=$1
-  while port_in_use "$port"; do port=$((port + 1)); done
-  echo "$port"
-}
 pidfile_pid() { [[ -s $RGW_DIR/run/$1.pid ]] && cat "$RGW_DIR/run/$1.pid"; }
 # A daemon counts as ours only if its command line names our ceph.conf: a pid file can outlive
 # its process, and the number may since belong to something else.
@@ -140,27 +131,7 @@ for pair in ceph-mon:ceph-mon ceph-osd:ceph-osd radosgw:radosgw radosgw-admin:ra
   command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
 done
 if ((${#missing[@]})); then
-  [[ $RGW_INSTALL == auto ]] || die "missing packages: ${missing[*]} (RGW_INSTALL=never)"
-  [[ $(id -u) == 0 ]] || die "missing packages: ${missing[*]}; as root: apt-get install ${APT_PACKAGES[*]} curl"
-  mkdir -p "$RGW_DIR"
-  touch "$MARKER"
-  apt_log="$RGW_DIR/apt.log"
-  log "installing ${APT_PACKAGES[*]} curl (once per machine, about 20 s); output in $apt_log"
-  export DEBIAN_FRONTEND=noninteractive
-  apt_install() {
-    apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=300 \
-      -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
-      "${APT_PACKAGES[@]}" curl </dev/null >>"$apt_log" 2>&1
-  }
-  # A fresh machine often has no package lists, or lists old enough to point at files the
-  # mirror no longer has: on failure refresh them and try once more.
-  if ! apt_install; then
-    log "apt-get install failed; running apt-get update and retrying"
-    apt-get update -q -o DPkg::Lock::Timeout=300 </dev/null >>"$apt_log" 2>&1 ||
-      die "apt-get update failed; see $apt_log"
-    apt_install || die "apt-get install failed; see $apt_log"
-  fi
-  log "packages installed [$(since_start)]"
+  install_packages RGW_INSTALL "$RGW_INSTALL" "$RGW_DIR" "$MARKER" 20 "${missing[@]}"
 fi
 
 # ---- ports and configuration ------------------------------------------------------------------

@@ -62,23 +62,14 @@ APT_PACKAGES=(swift-proxy swift-object swift-container swift-account memcached)
 PYTHON=/usr/bin/python3 # Debian's, where the swift packages put their modules
 
 START_NS=$(date +%s%N)
-log() { printf '[swift-s3-up %s] %s\n' "$(date +%T)" "$*" >&2; }
-die() {
-  log "ERROR: $*"
-  exit 1
-}
-since_start() { echo "$((($(date +%s%N) - START_NS) / 1000000)) ms"; }
+LOG_TAG=swift-s3-up
+# shellcheck source=lib/backend-up.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/backend-up.sh"
 
 [[ $SWIFT_DIR == /* ]] || die "SWIFT_DIR must be an absolute path"
 [[ $SWIFT_PORT =~ ^[0-9]+$ ]] || die "SWIFT_PORT must be a port number"
 
 # ---- small helpers ----------------------------------------------------------------------------
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-next_free_port() {
-  local port=$1
-  while port_in_use "$port"; do port=$((port + 1)); done
-  echo "$port"
-}
 conf_of() { echo "$SWIFT_DIR/$1-server.conf"; }
 # What the command line of server $1 names uniquely: its config file (memcached has none, but it
 # is told where to write its pid file).
@@ -125,26 +116,7 @@ for pair in swift-proxy-server:swift-proxy swift-object-server:swift-object \
   command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
 done
 if ((${#missing[@]})); then
-  [[ $SWIFT_INSTALL == auto ]] || die "missing packages: ${missing[*]} (SWIFT_INSTALL=never)"
-  [[ $(id -u) == 0 ]] || die "missing packages: ${missing[*]}; as root: apt-get install ${APT_PACKAGES[*]} curl"
-  mkdir -p "$SWIFT_DIR"
-  touch "$MARKER"
-  apt_log="$SWIFT_DIR/apt.log"
-  log "installing ${APT_PACKAGES[*]} curl (once per machine, about 30 s); output in $apt_log"
-  export DEBIAN_FRONTEND=noninteractive
-  apt_install() {
-    apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=300 \
-      -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
-      "${APT_PACKAGES[@]}" curl </dev/null >>"$apt_log" 2>&1
-  }
-  # Package lists may be missing or stale on a fresh machine: on failure refresh them, retry once.
-  if ! apt_install; then
-    log "apt-get install failed; running apt-get update and retrying"
-    apt-get update -q -o DPkg::Lock::Timeout=300 </dev/null >>"$apt_log" 2>&1 ||
-      die "apt-get update failed; see $apt_log"
-    apt_install || die "apt-get install failed; see $apt_log"
-  fi
-  log "packages installed [$(since_start)]"
+  install_packages SWIFT_INSTALL "$SWIFT_INSTALL" "$SWIFT_DIR" "$MARKER" 30 "${missing[@]}"
 fi
 [[ -r /etc/swift/swift.conf ]] ||
   die "/etc/swift/swift.conf is missing; it comes with the swift packages (reinstall swift)"

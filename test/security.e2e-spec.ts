@@ -17,7 +17,7 @@
  * sigv4-auth.e2e-spec.ts tampered signatures and upload ids bound to principals; this file does
  * not repeat them.
  */
-import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
@@ -33,7 +33,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { encodeAwsChunked } from '@mizuchi/s3-protocol/aws-chunked.testing';
 import { SignatureV4 } from '@smithy/signature-v4';
-import type { Checksum, HttpRequest, SourceData } from '@smithy/types';
+import type { HttpRequest } from '@smithy/types';
 import { sign as signJwt } from 'jsonwebtoken';
 import {
   closeDirectS3,
@@ -57,6 +57,7 @@ import {
   sha256Hex,
   type WireResponse,
 } from './helpers/wire';
+import { Sha256, sdkEncode } from '../libs/testing/smithy-signing';
 
 const REGION = 'us-east-1';
 const JWT_SECRET = 'security-e2e-shared-secret-long-enough-for-hs256';
@@ -80,47 +81,6 @@ const victimAcls: Record<string, Grant[]> = {};
 
 // ---------------------------------------------------------------------------------------------
 // Clients: anonymous, JWT, SigV4 header form, presigned URL
-
-/** SHA-256, or HMAC-SHA256 when given a secret, in the shape the smithy signer expects. */
-class Sha256 implements Checksum {
-  private hash: ReturnType<typeof createHash> | ReturnType<typeof createHmac>;
-
-  constructor(private readonly secret?: SourceData) {
-    this.hash = this.start();
-  }
-
-  update(data: SourceData): void {
-    this.hash.update(bytesOf(data));
-  }
-
-  digest(): Promise<Uint8Array> {
-    return Promise.resolve(new Uint8Array(this.hash.digest()));
-  }
-
-  reset(): void {
-    this.hash = this.start();
-  }
-
-  private start() {
-    return this.secret === undefined
-      ? createHash('sha256')
-      : createHmac('sha256', bytesOf(this.secret));
-  }
-}
-
-function bytesOf(data: SourceData): Buffer {
-  if (typeof data === 'string') return Buffer.from(data, 'utf8');
-  if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  return Buffer.from(data);
-}
-
-/** How the SDKs escape a path segment or query component. */
-function sdkEncode(text: string): string {
-  return encodeURIComponent(text).replace(
-    /[!'()*]/g,
-    (ch) => `%${ch.charCodeAt(0).toString(16).toUpperCase()}`,
-  );
-}
 
 /** A request before authentication is added: path under the route, decoded query. */
 interface Plain {

@@ -5,7 +5,7 @@
  * failed attempts, signed aws-chunked bodies and the binding of upload ids to the principal are
  * exercised on the wire.
  */
-import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import {
   request as httpRequest,
@@ -29,13 +29,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { SignatureV4 } from '@smithy/signature-v4';
-import type {
-  Checksum,
-  FinalizeHandlerArguments,
-  HttpRequest,
-  QueryParameterBag,
-  SourceData,
-} from '@smithy/types';
+import type { FinalizeHandlerArguments, HttpRequest, QueryParameterBag } from '@smithy/types';
 import { checksumBase64 } from '@mizuchi/s3-protocol';
 import { encodeAwsChunked } from '@mizuchi/s3-protocol/aws-chunked.testing';
 import {
@@ -57,6 +51,7 @@ import {
 } from './helpers/ceph';
 import { cephRoute, createTestApp, type TestApp } from './helpers/create-test-app';
 import { isolatedAwsEnv, runOk, runProcess } from './helpers/processes';
+import { Sha256, sdkEncode } from '../libs/testing/smithy-signing';
 
 const PREFIX = 'signed';
 /** The same bucket and keys, with auto-multipart from 8 MiB on in parts of 5 MiB. */
@@ -214,47 +209,6 @@ function expectS3Error(res: RawResponse, status: number, code: string): void {
 // ---------------------------------------------------------------------------------------------
 // Signing with @smithy/signature-v4, the signer of the AWS SDK for JavaScript
 
-/** SHA-256, or HMAC-SHA256 when given a secret, as the smithy signer wants it. */
-class NodeSha256 implements Checksum {
-  private hash: ReturnType<typeof createHash> | ReturnType<typeof createHmac>;
-
-  constructor(private readonly secret?: SourceData) {
-    this.hash = this.fresh();
-  }
-
-  update(chunk: SourceData): void {
-    this.hash.update(toBuffer(chunk));
-  }
-
-  digest(): Promise<Uint8Array> {
-    return Promise.resolve(new Uint8Array(this.hash.digest()));
-  }
-
-  reset(): void {
-    this.hash = this.fresh();
-  }
-
-  private fresh() {
-    return this.secret === undefined
-      ? createHash('sha256')
-      : createHmac('sha256', toBuffer(this.secret));
-  }
-}
-
-function toBuffer(data: SourceData): Buffer {
-  if (typeof data === 'string') return Buffer.from(data, 'utf8');
-  if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  return Buffer.from(data);
-}
-
-/** The SDKs' encoding of path segments and query components. */
-function sdkEncode(text: string): string {
-  return encodeURIComponent(text).replace(
-    /[!'()*]/g,
-    (ch) => `%${ch.charCodeAt(0).toString(16).toUpperCase()}`,
-  );
-}
-
 function objectPath(key: string, prefix = PREFIX): string {
   return `/${prefix}/${key.split('/').map(sdkEncode).join('/')}`;
 }
@@ -298,7 +252,7 @@ describe('SigV4 with gateway-issued keys, through the gateway into Ceph', () => 
       credentials: req.credentials ?? keyCredentials(KEY_A),
       region: REGION,
       service: 's3',
-      sha256: NodeSha256,
+      sha256: Sha256,
       uriEscapePath: false,
     });
     const body = req.body ?? Buffer.alloc(0);
@@ -840,7 +794,7 @@ describe('SigV4 with gateway-issued keys, through the gateway into Ceph', () => 
         credentials: keyCredentials(KEY_A),
         region: 'eu-west-1',
         service: 's3',
-        sha256: NodeSha256,
+        sha256: Sha256,
         uriEscapePath: false,
       });
       const signed = await signer.sign({

@@ -12,7 +12,7 @@ import { createHash, createHmac } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { SignatureV4 } from '@smithy/signature-v4';
-import type { Checksum, HttpRequest, SourceData } from '@smithy/types';
+import type { HttpRequest } from '@smithy/types';
 import * as fc from 'fast-check';
 import { AwsChunkedDecoder } from '@mizuchi/s3-protocol';
 import { encodeAwsChunked } from '@mizuchi/s3-protocol/aws-chunked.testing';
@@ -30,6 +30,7 @@ import {
   type VerifiedSigV4,
   type VerifyOptions,
 } from './sigv4';
+import { Sha256, sdkEncode } from '../../testing/smithy-signing';
 
 const REGION = 'us-east-1';
 const KEY_A = { accessKeyId: 'AKIDFUZZKEYA00000001', secretAccessKey: 'fuzz/secret+A=0123456789' };
@@ -50,39 +51,6 @@ function verifyOptions(now: Date): VerifyOptions {
 // ---------------------------------------------------------------------------------------------
 // Signing with the SDK's signer
 
-/** SHA-256, or HMAC-SHA256 when given a secret, in the shape the smithy signer expects. */
-class Sha256 implements Checksum {
-  private hash: ReturnType<typeof createHash> | ReturnType<typeof createHmac>;
-
-  constructor(private readonly secret?: SourceData) {
-    this.hash = this.start();
-  }
-
-  update(data: SourceData): void {
-    this.hash.update(bytesOf(data));
-  }
-
-  digest(): Promise<Uint8Array> {
-    return Promise.resolve(new Uint8Array(this.hash.digest()));
-  }
-
-  reset(): void {
-    this.hash = this.start();
-  }
-
-  private start() {
-    return this.secret === undefined
-      ? createHash('sha256')
-      : createHmac('sha256', bytesOf(this.secret));
-  }
-}
-
-function bytesOf(data: SourceData): Buffer {
-  if (typeof data === 'string') return Buffer.from(data, 'utf8');
-  if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  return Buffer.from(data);
-}
-
 function signer(key = KEY_A): SignatureV4 {
   return new SignatureV4({
     credentials: key,
@@ -92,14 +60,6 @@ function signer(key = KEY_A): SignatureV4 {
     // S3 paths are signed as the SDK writes them: already escaped, never normalised.
     uriEscapePath: false,
   });
-}
-
-/** How the SDKs escape a path segment or query component: only unreserved characters stay. */
-function sdkEncode(text: string): string {
-  return encodeURIComponent(text).replace(
-    /[!'()*]/g,
-    (ch) => `%${ch.charCodeAt(0).toString(16).toUpperCase()}`,
-  );
 }
 
 function objectPath(key: string): string {

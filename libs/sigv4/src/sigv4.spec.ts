@@ -17,7 +17,7 @@ import { pipeline } from 'node:stream/promises';
 import { AwsChunkedDecoder } from '@mizuchi/s3-protocol';
 import { encodeAwsChunked } from '@mizuchi/s3-protocol/aws-chunked.testing';
 import { SignatureV4 } from '@smithy/signature-v4';
-import type { Checksum, HttpRequest, QueryParameterBag, SourceData } from '@smithy/types';
+import type { HttpRequest, QueryParameterBag } from '@smithy/types';
 import {
   ChunkSignatureChain,
   EMPTY_SHA256,
@@ -37,6 +37,7 @@ import {
   type VerifiedSigV4,
   type VerifyOptions,
 } from './sigv4';
+import { Sha256, sdkEncode } from '../../testing/smithy-signing';
 
 // ---------------------------------------------------------------------------------------------
 // Independent reference computations (node:crypto only, no code under test)
@@ -805,39 +806,6 @@ describe('ChunkSignatureChain', () => {
 // ---------------------------------------------------------------------------------------------
 // Signatures produced by @smithy/signature-v4
 
-/** The hash class the smithy signer needs: SHA-256, or HMAC-SHA256 when given a secret. */
-class NodeSha256 implements Checksum {
-  private hash: ReturnType<typeof createHash> | ReturnType<typeof createHmac>;
-
-  constructor(private readonly secret?: SourceData) {
-    this.hash = this.fresh();
-  }
-
-  update(chunk: SourceData): void {
-    this.hash.update(toBuffer(chunk));
-  }
-
-  digest(): Promise<Uint8Array> {
-    return Promise.resolve(new Uint8Array(this.hash.digest()));
-  }
-
-  reset(): void {
-    this.hash = this.fresh();
-  }
-
-  private fresh() {
-    return this.secret === undefined
-      ? createHash('sha256')
-      : createHmac('sha256', toBuffer(this.secret));
-  }
-}
-
-function toBuffer(data: SourceData): Buffer {
-  if (typeof data === 'string') return Buffer.from(data, 'utf8');
-  if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  return Buffer.from(data);
-}
-
 const ROUTE_KEY = 'MIZUCHIKEY0000000001';
 const ROUTE_SECRET = 'route/secret+with=odd/characters0123456789';
 const SIGNING_DATE = new Date('2024-03-01T12:34:56Z');
@@ -860,18 +828,10 @@ function smithySigner(
     },
     region: over.region ?? 'us-east-1',
     service: over.service ?? 's3',
-    sha256: NodeSha256,
+    sha256: Sha256,
     // S3 signs the path as sent, without the double encoding of other services.
     uriEscapePath: false,
   });
-}
-
-/** The SDKs' path and query encoding (encodeURIComponent plus !'()*). */
-function sdkEncode(text: string): string {
-  return encodeURIComponent(text).replace(
-    /[!'()*]/g,
-    (ch) => `%${ch.charCodeAt(0).toString(16).toUpperCase()}`,
-  );
 }
 
 /** The path of an object as the SDK puts it on the wire and signs it. */

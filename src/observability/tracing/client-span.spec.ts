@@ -3,40 +3,15 @@
  * names the new span, the outcome on the span, and a mark that survives the instrumentation's
  * copy of the request options (so it skips those requests).
  */
-import { context, propagation, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
-import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import {
-  BasicTracerProvider,
-  InMemorySpanExporter,
-  SimpleSpanProcessor,
-} from '@opentelemetry/sdk-trace-base';
+import { context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { hasOwnClientSpan, OWN_CLIENT_SPAN, startClientSpan } from './client-span';
 import { tracer } from './spans';
-import { setTracingStatusSource } from './tracing-status';
+import { useInMemoryTracing } from './tracing.testing';
 
 const TARGET = { scheme: 'http', host: 'rgw.internal', port: 7480 } as const;
 
 describe('startClientSpan', () => {
-  const memory = new InMemorySpanExporter();
-
-  beforeAll(() => {
-    trace.setGlobalTracerProvider(
-      new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(memory)] }),
-    );
-    context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
-    propagation.setGlobalPropagator(new W3CTraceContextPropagator());
-    setTracingStatusSource({ exporterHealth: () => 'ok', breakerState: () => 'closed' });
-  });
-
-  afterAll(() => {
-    setTracingStatusSource(undefined);
-    trace.disable();
-    context.disable();
-    propagation.disable();
-  });
-
-  beforeEach(() => memory.reset());
+  const memory = useInMemoryTracing();
 
   it('makes no span and sends no traceparent outside a traced request', () => {
     expect(startClientSpan('PUT', TARGET)).toBeUndefined();

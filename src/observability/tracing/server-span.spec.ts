@@ -4,17 +4,11 @@
  * exportable attributes, and the outcome recorded when the response closes.
  */
 import { EventEmitter } from 'node:events';
-import { context, propagation, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
-import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import {
-  BasicTracerProvider,
-  InMemorySpanExporter,
-  SimpleSpanProcessor,
-} from '@opentelemetry/sdk-trace-base';
+import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { NextFunction, Request, Response } from 'express';
 import { serverSpan } from './server-span';
 import { setTracingStatusSource } from './tracing-status';
+import { RUNNING_TRACER, useInMemoryTracing } from './tracing.testing';
 
 const CALLER_TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
 const CALLER_SPAN = '00f067aa0ba902b7';
@@ -53,27 +47,7 @@ function finish(res: FakeExchange['res'], status: number, completed = true): voi
 }
 
 describe('serverSpan', () => {
-  const memory = new InMemorySpanExporter();
-  const contextManager = new AsyncLocalStorageContextManager();
-
-  beforeAll(() => {
-    const provider = new BasicTracerProvider({
-      spanProcessors: [new SimpleSpanProcessor(memory)],
-    });
-    trace.setGlobalTracerProvider(provider);
-    context.setGlobalContextManager(contextManager.enable());
-    propagation.setGlobalPropagator(new W3CTraceContextPropagator());
-    setTracingStatusSource({ exporterHealth: () => 'ok', breakerState: () => 'closed' });
-  });
-
-  afterAll(() => {
-    setTracingStatusSource(undefined);
-    trace.disable();
-    context.disable();
-    propagation.disable();
-  });
-
-  beforeEach(() => memory.reset());
+  const memory = useInMemoryTracing();
 
   it('runs the request under a server span that continues the caller trace', () => {
     const { res, activeInNext } = exchange('/uploads/a.txt', {
@@ -139,7 +113,7 @@ describe('serverSpan', () => {
       expect(memory.getFinishedSpans()).toEqual([]);
       expect(activeInNext()).toBeUndefined();
     } finally {
-      setTracingStatusSource({ exporterHealth: () => 'ok', breakerState: () => 'closed' });
+      setTracingStatusSource(RUNNING_TRACER);
     }
   });
 });

@@ -29,8 +29,12 @@ import { tracingActive } from './tracing-status';
  */
 export function serverSpan(ignoredPrefixes: readonly string[]) {
   return (req: Request, res: Response, next: NextFunction): void => {
+    if (!tracingActive()) {
+      next();
+      return;
+    }
     const path = req.path;
-    if (!tracingActive() || ignoredPrefixes.some((p) => path === p || path.startsWith(`${p}/`))) {
+    if (ignoredPrefixes.some((p) => path === p || path.startsWith(`${p}/`))) {
       next();
       return;
     }
