@@ -1,3 +1,4 @@
-/** SigV4 verification, framework-free. */
+/** SigV4 verification and signing, framework-free. */
 export * from './src/encoding';
+export * from './src/signer';
 export * from './src/sigv4';

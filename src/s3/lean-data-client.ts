@@ -5,17 +5,15 @@
  * same wire work directly. It is used only where it is simple to be exactly right: an explicit
  * endpoint and static keys. Everything else (and every control call) stays on the SDK client.
  */
-import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import type { Readable } from 'node:stream';
-import { SignatureV4 } from '@smithy/signature-v4';
-import type { HttpRequest as SignableRequest } from '@smithy/types';
 import {
   type ChecksumAlgorithmName,
   CHECKSUM_HEADERS,
   type ObjectAttributes,
 } from '@mizuchi/s3-protocol';
+import { escapeUriComponent, RequestSigner, signedQueryString } from '@mizuchi/sigv4';
 import {
   type ClientTarget,
   OWN_CLIENT_SPAN,
@@ -23,40 +21,9 @@ import {
 } from '../observability/tracing/client-span';
 import type { S3BackendConfig } from './s3-client.factory';
 
-/** SHA-256 (or HMAC-SHA256 with a secret) in the shape the SigV4 signer wants. */
-class Sha256 {
-  private readonly hash: Hash | Hmac;
-
-  constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
-    this.hash = secret === undefined ? createHash('sha256') : createHmac('sha256', bytes(secret));
-  }
-
-  update(data: string | ArrayBuffer | ArrayBufferView): void {
-    this.hash.update(bytes(data));
-  }
-
-  digest(): Promise<Uint8Array> {
-    return Promise.resolve(this.hash.digest());
-  }
-}
-
-function bytes(data: string | ArrayBuffer | ArrayBufferView): string | Buffer {
-  if (typeof data === 'string') return data;
-  if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  return Buffer.from(data);
-}
-
 /** S3's path encoding: every byte but unreserved characters, '/' kept between segments. */
 export function encodeKeyPath(key: string): string {
-  return key
-    .split('/')
-    .map((segment) =>
-      encodeURIComponent(segment).replace(
-        /[!'()*]/g,
-        (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
-      ),
-    )
-    .join('/');
+  return key.split('/').map(escapeUriComponent).join('/');
 }
 
 /** The request headers that carry an object's attributes (the SDK's PutObject serialisation). */
@@ -120,7 +87,7 @@ function xmlField(xml: string, name: string): string | undefined {
 
 /** Sends signed PUTs to one bucket. */
 export class LeanDataClient {
-  private readonly signer: SignatureV4;
+  private readonly signer: RequestSigner;
   private readonly base: URL;
   private readonly send: typeof http.request;
   private readonly target: ClientTarget;
@@ -141,14 +108,11 @@ export class LeanDataClient {
       host: this.base.hostname,
       port: this.base.port === '' ? (scheme === 'https' ? 443 : 80) : Number(this.base.port),
     };
-    this.signer = new SignatureV4({
+    this.signer = new RequestSigner({
       service: 's3',
       region: cfg.region,
-      credentials: { accessKeyId: cfg.access_key, secretAccessKey: cfg.secret_key },
-      sha256: Sha256,
-      // S3 signs the path as sent, without encoding it a second time.
-      uriEscapePath: false,
-      applyChecksum: false,
+      accessKeyId: cfg.access_key,
+      secretAccessKey: cfg.secret_key,
     });
   }
 
@@ -168,22 +132,14 @@ export class LeanDataClient {
     const path = pathStyle
       ? `${prefix}/${encodeKeyPath(this.cfg.bucket)}/${encodeKeyPath(input.key)}`
       : `${prefix}/${encodeKeyPath(input.key)}`;
-    const request: SignableRequest = {
-      method: 'PUT',
-      protocol: this.base.protocol,
-      hostname: pathStyle ? this.base.hostname : `${this.cfg.bucket}.${this.base.hostname}`,
-      port: this.base.port === '' ? undefined : Number(this.base.port),
-      path,
-      query: input.query ?? {},
-      headers: {
-        ...input.headers,
-        host,
-        'content-length': String(input.contentLength),
-        'x-amz-content-sha256': input.payloadSha256 ?? 'UNSIGNED-PAYLOAD',
-      },
+    const headers: Record<string, string> = {
+      ...input.headers,
+      host,
+      'content-length': String(input.contentLength),
+      'x-amz-content-sha256': input.payloadSha256 ?? 'UNSIGNED-PAYLOAD',
     };
-    const signed = await this.signer.sign(request);
-    const query = new URLSearchParams(input.query ?? {}).toString();
+    Object.assign(headers, this.signer.sign({ method: 'PUT', path, query: input.query, headers }));
+    const query = signedQueryString(input.query);
     // Under an upload span: a client span of its own, and its traceparent (sent unsigned).
     const span = startClientSpan('PUT', this.target);
     const options: http.RequestOptions & { pathname: string; [OWN_CLIENT_SPAN]: true } = {
@@ -195,7 +151,7 @@ export class LeanDataClient {
       // Not a Node option: the http instrumentation reads it before it asks whether to skip the
       // request, and otherwise parses a URL to learn it.
       pathname: path,
-      headers: span === undefined ? signed.headers : { ...signed.headers, ...span.headers },
+      headers: span === undefined ? headers : Object.assign(headers, span.headers),
       agent: this.agent,
       [OWN_CLIENT_SPAN]: true,
     };
