@@ -3,6 +3,7 @@
  * proxy at all, side by side in one run, with the ratios that the issue's targets are about.
  *
  *   npm run bench [-- --runs N] [--quick] [--duration S] [--large-mib N] [--workers N|auto]
+ *   npm run bench -- --sizes 128KiB,1MiB,8MiB [--concurrency N] [--contenders a,b] [...]
  *
  * - **Sink**: an S3-like upstream that discards bodies and answers 200 with an ETag
  *   (bench/sink.c, compiled with gcc; bench/node-sink.ts when gcc is missing). For request targets
@@ -31,6 +32,11 @@
  *   each phase), the share of the body the gateway spliced, and per phase the steal time
  *   (/proc/stat) and the CPU used by processes that are not this bench's. Every phase is checked
  *   against the sink's counts: each completed PUT carried exactly its body.
+ * - **Sweep** (`--sizes`): instead of the three workloads, one per body size at `--concurrency`
+ *   (16), optionally for some contenders only (`--contenders gateway-stream,gateway-splice`), with
+ *   the splice gateway's `zero_copy.min_body_bytes` lowered to the smallest size so that it splices
+ *   every one: where the splice path starts to beat the stream path is what
+ *   `server.zero_copy.min_body_bytes` should be. The issue's targets read n/a then.
  * - **Report**: medians (phases with high steal or a busy machine left out when quiet ones
  *   remain), ratios to direct and to both nginx configs, and the issue's targets as PASS/MISS;
  *   everything, raw phases included, goes to bench/results/<timestamp>.json and latest.json.
@@ -91,7 +97,8 @@ const CONTENDERS = [
 type ContenderName = (typeof CONTENDERS)[number];
 const GATEWAYS = ['gateway-stream', 'gateway-splice'] as const;
 
-type WorkloadName = 'large' | 'medium' | 'small';
+/** 'large', 'medium' and 'small', or one per size in a sweep. */
+type WorkloadName = string;
 
 interface Workload {
   name: WorkloadName;
@@ -107,6 +114,12 @@ interface Options {
   durationSeconds: number;
   largeMiB: number;
   workers: number | 'auto';
+  /** A sweep: one concurrent workload per body size instead of the standard three. */
+  sizes?: number[];
+  /** The concurrency of a sweep's workloads. */
+  concurrency: number;
+  /** Only these contenders (all by default). */
+  only?: ReadonlySet<ContenderName>;
 }
 
 /** What the client saw during one phase. */
@@ -168,9 +181,12 @@ function parseOptions(argv: string[]): Options {
     durationSeconds: 4,
     largeMiB: 1024,
     workers: 1,
+    concurrency: 16,
   };
   let runsGiven = false;
-  const usage = 'usage: [--runs N] [--quick] [--duration S] [--large-mib N] [--workers N|auto]';
+  const usage =
+    'usage: [--runs N] [--quick] [--duration S] [--large-mib N] [--workers N|auto] ' +
+    '[--sizes SIZE,...] [--concurrency N] [--contenders NAME,...]';
   const positive = (flag: string, value: string | undefined): number => {
     const n = Number(value);
     if (value === undefined || !Number.isFinite(n) || n <= 0) {
@@ -198,6 +214,21 @@ function parseOptions(argv: string[]): Options {
       case '--workers':
         options.workers = value === 'auto' ? 'auto' : Math.round(positive(flag, value));
         break;
+      case '--sizes':
+        options.sizes = (value ?? '').split(',').map((size) => parseSize(flag, size, usage));
+        break;
+      case '--concurrency':
+        options.concurrency = Math.round(positive(flag, value));
+        break;
+      case '--contenders': {
+        const names = (value ?? '').split(',');
+        const unknown = names.filter((n) => !(CONTENDERS as readonly string[]).includes(n));
+        if (unknown.length > 0 || names.length === 0) {
+          throw new Error(`--contenders takes names among ${CONTENDERS.join(', ')} (${usage})`);
+        }
+        options.only = new Set(names as ContenderName[]);
+        break;
+      }
       default:
         throw new Error(`unknown argument ${flag} (${usage})`);
     }
@@ -213,7 +244,39 @@ function parseOptions(argv: string[]): Options {
   return options;
 }
 
+/** '256KiB', '1MiB', '300001': a body size with an optional KiB/MiB/GiB unit. */
+function parseSize(flag: string, text: string, usage: string): number {
+  const match = /^(\d+)(KiB|MiB|GiB)?$/.exec(text.trim());
+  const bytes = match === null ? NaN : Number(match[1]) * UNITS[match[2] ?? ''];
+  if (!Number.isSafeInteger(bytes) || bytes <= 0) {
+    throw new Error(`${flag} takes sizes such as 256KiB,1MiB (got '${text}'; ${usage})`);
+  }
+  return bytes;
+}
+
+const UNITS: Record<string, number> = { '': 1, KiB, MiB, GiB };
+
+/** A size as a short label: 256KiB, 1MiB, 300001B. */
+function sizeLabel(bytes: number): string {
+  for (const [unit, size] of [
+    ['GiB', GiB],
+    ['MiB', MiB],
+    ['KiB', KiB],
+  ] as const) {
+    if (bytes % size === 0) return `${bytes / size}${unit}`;
+  }
+  return `${bytes}B`;
+}
+
 function workloads(options: Options): Workload[] {
+  if (options.sizes !== undefined) {
+    return options.sizes.map((bytes) => ({
+      name: sizeLabel(bytes),
+      label: `${sizeLabel(bytes)} x${options.concurrency}`,
+      bodyBytes: bytes,
+      concurrency: options.concurrency,
+    }));
+  }
   const large = options.largeMiB * MiB;
   return [
     {
@@ -686,7 +749,14 @@ async function startGatewayContender(
   writeFileSync(
     file,
     JSON.stringify({
-      server: { address: `127.0.0.1:${port}`, workers: options.workers },
+      server: {
+        address: `127.0.0.1:${port}`,
+        workers: options.workers,
+        // A sweep splices every size it measures.
+        ...(options.sizes !== undefined
+          ? { zero_copy: { min_body_bytes: Math.min(...options.sizes) } }
+          : {}),
+      },
       buckets: [
         {
           name: 'bench',
@@ -882,11 +952,12 @@ class Bench {
     });
     // The large body: one preallocated buffer of copies of a random block, sent as it is.
     const block = randomBytes(MiB);
-    this.large = Buffer.allocUnsafe(workloads[0].bodyBytes);
+    const large = workloads.find((w) => w.name === 'large');
+    this.large = Buffer.allocUnsafe(large?.bodyBytes ?? 0);
     for (let offset = 0; offset < this.large.length; offset += block.length) {
       block.copy(this.large, offset);
     }
-    for (const workload of workloads.slice(1)) {
+    for (const workload of workloads.filter((w) => w.name !== 'large')) {
       const file = join(workDir, `body-${workload.name}.bin`);
       writeFileSync(file, randomBytes(workload.bodyBytes));
       this.bodyFiles.set(workload.name, file);
@@ -1614,11 +1685,18 @@ async function main(): Promise<void> {
   try {
     const sink = await Sink.start(workDir);
     started.push(sink.child);
-    const contenders: Contender[] = [
-      { name: 'direct', description: 'the client straight to the sink', base: `${sink.url}/sink` },
-    ];
+    const wanted = (name: ContenderName) => options.only === undefined || options.only.has(name);
+    const contenders: Contender[] = [];
+    if (wanted('direct')) {
+      contenders.push({
+        name: 'direct',
+        description: 'the client straight to the sink',
+        base: `${sink.url}/sink`,
+      });
+    }
     const nginxVersion = nginx !== undefined ? versionOf(nginx, ['-v']).replace(/^.*: /, '') : '';
     for (const name of ['nginx-default', 'nginx-1m'] as const) {
+      if (!wanted(name)) continue;
       if (nginx === undefined) {
         unavailable.set(name, `nginx missing (${installProblem ?? 'not installed'})`);
         continue;
@@ -1627,11 +1705,13 @@ async function main(): Promise<void> {
       started.push(contender.child as Child);
       contenders.push(contender);
     }
-    const nodeProxy = await startNodeProxy(workDir, sink);
-    started.push(nodeProxy.child as Child);
-    contenders.push(nodeProxy);
+    if (wanted('node-proxy')) {
+      const nodeProxy = await startNodeProxy(workDir, sink);
+      started.push(nodeProxy.child as Child);
+      contenders.push(nodeProxy);
+    }
     let zeroCopy: ZeroCopyDetail | undefined;
-    for (const name of GATEWAYS) {
+    for (const name of GATEWAYS.filter(wanted)) {
       const { contender, zeroCopy: detail } = await startGatewayContender(
         name,
         workDir,
@@ -1667,16 +1747,20 @@ async function main(): Promise<void> {
       memoryGiB: Number((totalmem() / GiB).toFixed(1)),
       loadAverageAtStart: loadavg(),
     };
-    const [large, medium, small] = workloadList;
     console.log(
       `throughput bench: ${options.runs} interleaved run(s)${options.quick ? ' (--quick)' : ''}; ` +
         `node ${machine.node}, ${machine.nproc} CPU(s) (${machine.cpu}), ` +
         `kernel ${machine.kernel}, ` +
         `load ${machine.loadAverageAtStart.map((l) => l.toFixed(2)).join(' ')}`,
     );
+    const large = workloadList.find((w) => w.name === 'large');
+    const concurrent = workloadList.filter((w) => w !== large).map((w) => w.label);
     console.log(
-      `workloads: ${large.label} = one PUT with a Content-Length from a preallocated buffer; ` +
-        `${medium.label} and ${small.label} = PUTs at that concurrency for ` +
+      'workloads: ' +
+        (large !== undefined
+          ? `${large.label} = one PUT with a Content-Length from a preallocated buffer; `
+          : `a sweep, the splice gateway splicing from ${sizeLabel(Math.min(...(options.sizes ?? [0])))}; `) +
+        `${concurrent.join(', ')} = PUTs at that concurrency for ` +
         `${options.durationSeconds} s each (${client.description})`,
     );
     console.log(`sink: ${sink.kind}; /verify/ paths answer the body's MD5 as ETag`);
@@ -1684,7 +1768,7 @@ async function main(): Promise<void> {
     for (const c of contenders) console.log(`  ${c.name.padEnd(14)}  ${c.description}`);
     for (const [name, reason] of unavailable) console.log(`  ${name.padEnd(14)}  ${reason}`);
     console.log(
-      `latency: client side (for ${large.label}, the one PUT's duration); ` +
+      `latency: client side${large !== undefined ? ` (for ${large.label}, the one PUT's duration)` : ''}; ` +
         'CPU-s/GiB and CPU us/req: utime+stime of all the proxy processes per GiB of body / per ' +
         'request; RSS: peak (VmHWM) of its largest process, reset before each phase; ' +
         "splice%: body bytes the gateway's mizuchi_zero_copy_bytes_total counted as spliced; " +

