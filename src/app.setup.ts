@@ -31,6 +31,8 @@ export function configureApp(app: NestExpressApplication, config: AppConfig, log
   app.disable('x-powered-by');
   // The gateway sets S3 ETags itself; Express must not invent weak ones for error bodies.
   app.disable('etag');
+  // Who may name the client in X-Forwarded-For (req.ip): no one unless configured.
+  app.set('trust proxy', config.server.trust_proxy);
   const quiet = ['/health', config.metrics.path];
   app.use(requestIdMiddleware);
   // First of the rest, so that access lines and every span of the request belong to its trace.

@@ -7,7 +7,11 @@
 import { type CanActivate, type ExecutionContext, Inject, Injectable } from '@nestjs/common';
 import { S3Error, splitRawUrl } from '@mizuchi/s3-protocol';
 import { hasSigV4, type SigV4Request } from '@mizuchi/sigv4';
-import type { GatewayRequest, S3RequestContext } from '../common/request-context';
+import {
+  clientAddress,
+  type GatewayRequest,
+  type S3RequestContext,
+} from '../common/request-context';
 import { metrics } from '../observability/metrics';
 import { ATTR, subjectAttributes, withSpan } from '../observability/tracing/spans';
 import { AUTHENTICATORS, type Authenticator } from './authenticator';
@@ -64,7 +68,7 @@ export class AuthenticateGuard implements CanActivate {
           method: req.method,
           url: req.originalUrl,
           headers: req.headers,
-          clientIp: req.socket.remoteAddress,
+          clientIp: clientAddress(req),
         },
         s3.route,
       );

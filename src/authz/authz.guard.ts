@@ -4,7 +4,11 @@
  */
 import { type CanActivate, type ExecutionContext, Inject, Injectable } from '@nestjs/common';
 import { S3Error, type S3Operation, firstHeader, splitRawUrl } from '@mizuchi/s3-protocol';
-import type { GatewayRequest, S3RequestContext } from '../common/request-context';
+import {
+  clientAddress,
+  type GatewayRequest,
+  type S3RequestContext,
+} from '../common/request-context';
 import type { AuthzInput } from './authz-provider';
 import { AuthzService } from './authz.service';
 
@@ -36,7 +40,7 @@ export function authzInput(s3: S3RequestContext, req: GatewayRequest): AuthzInpu
     method: req.method,
     content_length: length,
     content_type: firstHeader(req.headers, 'content-type') ?? null,
-    client_ip: req.socket.remoteAddress ?? null,
+    client_ip: clientAddress(req) ?? null,
   };
 }
 

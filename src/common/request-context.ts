@@ -28,3 +28,11 @@ export interface GatewayRequest extends Request {
   requestId: string;
   s3?: S3RequestContext;
 }
+
+/**
+ * The client's address: the TCP peer, or, behind proxies that `server.trust_proxy` trusts, the
+ * address they name in X-Forwarded-For (Express's `req.ip`, set up in configureApp).
+ */
+export function clientAddress(req: Request): string | undefined {
+  return req.ip ?? req.socket.remoteAddress;
+}

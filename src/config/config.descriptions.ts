@@ -107,6 +107,11 @@ export const CONFIG_DESCRIPTIONS: Readonly<Record<string, KeyDoc>> = {
     example: 'auto',
     type: 'positive integer or `auto`',
   },
+  'server.trust_proxy': {
+    text: "Which proxies in front of the gateway (a load balancer, an ingress) may name the client in `X-Forwarded-For`: `false` (the client is the TCP peer and the header is ignored), a number of proxy hops (1-32), or a list of the proxies' addresses and CIDRs, with the names `loopback`, `linklocal` and `uniquelocal`. The address found is what the anonymous rate limit counts against, OPA's `input.client_ip` and a custom authenticator's `clientIp`. `true` is refused: any client could then name its own address.",
+    example: '[10.0.0.0/8]',
+    type: '`false`, an integer, or a list of addresses and CIDRs',
+  },
   'server.janitor': {
     text: 'Sweeps every route backend for multipart uploads that were started and then abandoned, and aborts them. It aborts any stale upload in the bucket, including other tools, so enable it only for buckets the gateway owns.',
   },

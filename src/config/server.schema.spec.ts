@@ -38,6 +38,43 @@ describe('serverSchema', () => {
       shutdown_grace_seconds: 30,
       workers: 1,
       janitor: { enabled: false, interval_seconds: 3600, max_age_seconds: 86400 },
+      trust_proxy: false,
+    });
+  });
+
+  describe('trust_proxy', () => {
+    const parse = (value: unknown) => serverSchema.safeParse({ trust_proxy: value });
+    const problems = (value: unknown) =>
+      parse(value).error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+
+    it('takes false, a number of hops, or addresses, CIDRs and range names', () => {
+      expect(parse(false).data?.trust_proxy).toBe(false);
+      expect(parse(2).data?.trust_proxy).toBe(2);
+      const list = ['10.0.0.0/8', '192.168.1.7', 'fd00::/8', '::1', 'loopback', 'uniquelocal'];
+      expect(parse(list).data?.trust_proxy).toEqual(list);
+    });
+
+    it('reads environment strings: "false", a number, or a comma-separated list', () => {
+      expect(parse('false').data?.trust_proxy).toBe(false);
+      expect(parse(' 1 ').data?.trust_proxy).toBe(1);
+      expect(parse('10.0.0.0/8, loopback').data?.trust_proxy).toEqual(['10.0.0.0/8', 'loopback']);
+    });
+
+    it('refuses true, which would let any client name its own address', () => {
+      expect(problems(true)?.[0]).toMatch(/^trust_proxy: .*true is refused/);
+      expect(problems('true')?.[0]).toMatch(/^trust_proxy: .*true is refused/);
+    });
+
+    it('names each entry that is not an address, a CIDR or a range name', () => {
+      expect(problems(['10.0.0.0/33', 'proxy.internal', '::1/129', '10.0.0.1/8/8'])).toEqual([
+        "trust_proxy.0: '10.0.0.0/33': the prefix length must be 0-32",
+        "trust_proxy.1: 'proxy.internal' is not an IP address, a CIDR such as 10.0.0.0/8, or one of loopback, linklocal, uniquelocal",
+        "trust_proxy.2: '::1/129': the prefix length must be 0-128",
+        "trust_proxy.3: '10.0.0.1/8/8' is not an IP address, a CIDR such as 10.0.0.0/8, or one of loopback, linklocal, uniquelocal",
+      ]);
+      expect(parse(0).success).toBe(false);
+      expect(parse(33).success).toBe(false);
+      expect(parse([]).success).toBe(false);
     });
   });
 

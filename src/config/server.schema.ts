@@ -103,6 +103,64 @@ export const janitorSchema = z
   })
   .strict();
 
+/** The named address ranges that `server.trust_proxy` accepts besides addresses and CIDRs. */
+export const TRUST_PROXY_NAMES = ['loopback', 'linklocal', 'uniquelocal'] as const;
+
+/** Why `entry` is not an address, CIDR or range name that trust_proxy accepts, or undefined. */
+export function trustedProxyProblem(entry: string): string | undefined {
+  if ((TRUST_PROXY_NAMES as readonly string[]).includes(entry)) return undefined;
+  const [address, bits, ...rest] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) {
+    return `'${entry}' is not an IP address, a CIDR such as 10.0.0.0/8, or one of ${TRUST_PROXY_NAMES.join(', ')}`;
+  }
+  if (bits !== undefined) {
+    const max = family === 4 ? 32 : 128;
+    if (!/^\d{1,3}$/.test(bits) || Number(bits) > max) {
+      return `'${entry}': the prefix length must be 0-${max}`;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Schema of `server.trust_proxy`: which proxies in front of the gateway may say, in
+ * X-Forwarded-For, who the client is. `false` (no one: the client is the TCP peer), a number of
+ * proxy hops, or the proxies' addresses and CIDRs. `true` is refused: it would let any client
+ * name its own address.
+ */
+const trustProxySchema = z.preprocess(
+  // From an environment variable (`${MIZUCHI_TRUST_PROXY}`): "false", "2" or "10.0.0.0/8,::1".
+  (value) => {
+    if (typeof value !== 'string') return value;
+    const text = value.trim();
+    if (text === 'false') return false;
+    if (/^\d+$/.test(text)) return Number(text);
+    return text === '' || text === 'true' ? value : text.split(',');
+  },
+  z.union(
+    [
+      z.literal(false),
+      z.int().min(1).max(32),
+      z
+        .array(z.string().trim())
+        .min(1)
+        .superRefine((entries, ctx) => {
+          entries.forEach((entry, index) => {
+            const problem = trustedProxyProblem(entry);
+            if (problem !== undefined)
+              ctx.addIssue({ code: 'custom', message: problem, path: [index] });
+          });
+        }),
+    ],
+    {
+      error:
+        'must be false, a number of proxy hops (1-32), or a list of proxy addresses and CIDRs ' +
+        '(true is refused: any client could then name its own address)',
+    },
+  ),
+);
+
 /** Schema of the `server` section. */
 export const serverSchema = z
   .object({
@@ -116,6 +174,7 @@ export const serverSchema = z
       .optional(),
     workers: workersSchema.default(1),
     janitor: janitorSchema.prefault({}),
+    trust_proxy: trustProxySchema.default(false),
   })
   .strict();
 

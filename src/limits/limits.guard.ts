@@ -7,7 +7,11 @@
 import { type CanActivate, type ExecutionContext, Inject, Injectable } from '@nestjs/common';
 import type { Response } from 'express';
 import { S3Error, type S3Operation } from '@mizuchi/s3-protocol';
-import type { GatewayRequest, S3RequestContext } from '../common/request-context';
+import {
+  clientAddress,
+  type GatewayRequest,
+  type S3RequestContext,
+} from '../common/request-context';
 import { RequestRateLimiter } from './request-rate-limiter';
 import { UploadSlots } from './upload-slots';
 
@@ -17,7 +21,7 @@ export const BODY_OPERATIONS: ReadonlySet<S3Operation> = new Set(['PutObject', '
 /** Who a request is counted against: the authenticated subject, else the client address. */
 export function rateLimitKey(s3: S3RequestContext, req: GatewayRequest): string {
   const { method, subject } = s3.principal;
-  if (method === 'anonymous') return `ip:${req.ip ?? req.socket.remoteAddress ?? 'unknown'}`;
+  if (method === 'anonymous') return `ip:${clientAddress(req) ?? 'unknown'}`;
   return `${method}:${subject}`;
 }
 
