@@ -4,7 +4,13 @@
  * form becomes %XX with upper-case hex, and `/` survives in object paths only.
  * @see https://docs.aws.amazon.com/IAM/latest/UserGuide/create-signed-request.html#create-canonical-request
  */
-import { canonicalHeaderValue, canonicalQuery, canonicalUri, uriEncode } from './encoding';
+import {
+  canonicalHeaderValue,
+  canonicalQuery,
+  canonicalUri,
+  hasOtherWhitespace,
+  uriEncode,
+} from './encoding';
 
 /** An independent encoder: what the AWS SDKs do (encodeURIComponent plus !'()*). */
 function rfc3986(text: string): string {
@@ -191,5 +197,18 @@ describe('canonicalHeaderValue', () => {
 
   it('keeps an empty value empty', () => {
     expect(canonicalHeaderValue('')).toBe('');
+  });
+  it("collapses only blanks and tabs in the 'blanks' style, as the AWS SDK for JavaScript does", () => {
+    expect(canonicalHeaderValue('  a   b \t c  ', 'blanks')).toBe('a b c');
+    expect(canonicalHeaderValue('a\u00a0\u00a0b\u00a0', 'blanks')).toBe('a\u00a0\u00a0b\u00a0');
+    expect(canonicalHeaderValue('a\u00a0\u00a0b\u00a0')).toBe('a b');
+  });
+});
+
+describe('hasOtherWhitespace', () => {
+  it('finds white space other than blanks and tabs', () => {
+    expect(hasOtherWhitespace('a \t b')).toBe(false);
+    expect(hasOtherWhitespace('a\u00a0b')).toBe(true);
+    expect(hasOtherWhitespace(['x', 'y\u000bz'])).toBe(true);
   });
 });

@@ -44,8 +44,34 @@ export function canonicalQuery(rawQuery: string, exclude?: string): string {
   return pairs.map(([n, v]) => `${n}=${v}`).join('&');
 }
 
-/** A header value as SigV4 canonicalises it: trimmed, inner runs of spaces collapsed. */
-export function canonicalHeaderValue(value: string | string[]): string {
+/**
+ * How a signer collapsed the white space of header values. SigV4 says "trim, and turn runs of
+ * spaces into one", and clients read it two ways: `'all'`, any white space (botocore, so boto3
+ * and the aws CLI, and JavaScript's \s, which includes U+00A0), and `'blanks'`, only spaces and
+ * tabs (the AWS SDK for JavaScript v3). They differ only for other white space, such as a
+ * no-break space in a metadata value.
+ */
+export type WhitespaceStyle = 'all' | 'blanks';
+
+/** A header value as SigV4 canonicalises it: trimmed, inner runs of white space collapsed. */
+export function canonicalHeaderValue(
+  value: string | string[],
+  style: WhitespaceStyle = 'all',
+): string {
   const values = Array.isArray(value) ? value : [value];
-  return values.map((v) => v.trim().replace(/\s+/g, ' ')).join(',');
+  return values
+    .map((v) =>
+      style === 'all'
+        ? v.trim().replace(/\s+/g, ' ')
+        : v
+            .replace(/[\r\n]/g, ' ')
+            .replace(/[ \t]+/g, ' ')
+            .replace(/^ | $/g, ''),
+    )
+    .join(',');
+}
+
+/** Whether the two styles may canonicalise `value` differently: white space beyond blanks. */
+export function hasOtherWhitespace(value: string | string[]): boolean {
+  return (Array.isArray(value) ? value : [value]).some((v) => /[^\S \t]/.test(v));
 }

@@ -5,6 +5,7 @@
  * @see https://docs.aws.amazon.com/IAM/latest/UserGuide/create-signed-request.html
  */
 import { createHash, createHmac } from 'node:crypto';
+import { canonicalHeaderValue } from './encoding';
 import { ALGORITHM, signingKey } from './sigv4';
 
 /**
@@ -76,14 +77,6 @@ export function signedQueryString(query: Readonly<Record<string, string>> | unde
     .join('&');
 }
 
-/** A header value as the SDKs canonicalise it: line breaks and runs of blanks to one space, trimmed. */
-function canonicalValue(value: string): string {
-  return value
-    .replace(/[\r\n]/g, ' ')
-    .replace(/[ \t]+/g, ' ')
-    .replace(/^ | $/g, '');
-}
-
 /** YYYYMMDD'T'HHMMSS'Z' */
 function amzDate(date: Date): string {
   return date.toISOString().replace(/[-:]|\.\d{3}/g, '');
@@ -108,12 +101,17 @@ export class RequestSigner {
       .sort();
     const signedHeaders = names.join(';');
     let canonical = `${request.method}\n${request.path}\n${signedQueryString(request.query)}\n`;
-    for (const name of names) canonical += `${name}:${canonicalValue(headers[name])}\n`;
+    // As the AWS SDK for JavaScript does (the form its backends have verified).
+    for (const name of names)
+      canonical += `${name}:${canonicalHeaderValue(headers[name], 'blanks')}\n`;
     canonical += `\n${signedHeaders}\n${payloadHash}`;
 
     const { region, service } = this.options;
     const scope = `${day}/${region}/${service}/aws4_request`;
-    const digest = createHash('sha256').update(canonical, 'utf8').digest('hex');
+    // Hashed as the bytes that travel: Node sends header strings as latin-1, and a backend hashes
+    // what it received. (The SDKs hash UTF-8, the same bytes for ASCII but not beyond: a
+    // no-break space or an accented letter in a metadata value would not verify.)
+    const digest = createHash('sha256').update(canonical, 'latin1').digest('hex');
     const stringToSign = `${ALGORITHM}\n${longDate}\n${scope}\n${digest}`;
     if (this.keyDay !== day) {
       this.key = signingKey(this.options.secretAccessKey, day, region, service);

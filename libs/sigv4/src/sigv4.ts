@@ -5,7 +5,13 @@
  * @see https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-streaming.html
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-import { canonicalHeaderValue, canonicalQuery, canonicalUri } from './encoding';
+import {
+  canonicalHeaderValue,
+  canonicalQuery,
+  canonicalUri,
+  hasOtherWhitespace,
+  type WhitespaceStyle,
+} from './encoding';
 
 /** The only signing algorithm accepted (SigV4a is not). */
 export const ALGORITHM = 'AWS4-HMAC-SHA256';
@@ -230,8 +236,15 @@ export function credentialScope(
   return `${claim.scopeDate}/${claim.region}/${claim.service}/aws4_request`;
 }
 
-/** Builds the canonical request that the client must have signed. */
-export function canonicalRequest(req: SigV4Request, claim: SigV4Claim): string {
+/**
+ * Builds the canonical request that the client must have signed; `style` is how its signer
+ * collapsed white space in header values.
+ */
+export function canonicalRequest(
+  req: SigV4Request,
+  claim: SigV4Claim,
+  style: WhitespaceStyle = 'all',
+): string {
   const headerLines = claim.signedHeaders.map((name) => {
     // Own properties only: Node's req.headers inherits from Object, and a client may sign
     // `constructor` or `__proto__`.
@@ -240,7 +253,7 @@ export function canonicalRequest(req: SigV4Request, claim: SigV4Claim): string {
       : undefined;
     if (value === undefined)
       throw new SigV4Error('SignatureDoesNotMatch', `Signed header ${name} is missing.`);
-    return `${name}:${canonicalHeaderValue(value)}\n`;
+    return `${name}:${canonicalHeaderValue(value, style)}\n`;
   });
   return [
     req.method.toUpperCase(),
@@ -332,15 +345,35 @@ export function verifySigV4(req: SigV4Request, options: VerifyOptions): Verified
     );
   }
   const key = signingKey(secret, claim.scopeDate, claim.region, claim.service);
-  const canonical = decoded(() => canonicalRequest(req, claim));
-  const expected = sign(key, stringToSign(claim, canonical));
-  if (!signaturesEqual(expected, claim.signature)) {
+  const signatureFor = (style: WhitespaceStyle) =>
+    sign(
+      key,
+      stringToSign(
+        claim,
+        decoded(() => canonicalRequest(req, claim, style)),
+      ),
+    );
+  // Clients collapse white space beyond blanks two ways (WhitespaceStyle); when a signed value
+  // has such white space, the second reading is tried too. Either is the client's own signature
+  // over the bytes that arrived.
+  const matches =
+    signaturesEqual(signatureFor('all'), claim.signature) ||
+    (claim.signedHeaders.some((name) => signedValueHasOtherWhitespace(req, name)) &&
+      signaturesEqual(signatureFor('blanks'), claim.signature));
+  if (!matches) {
     throw new SigV4Error(
       'SignatureDoesNotMatch',
       'The request signature we calculated does not match the signature you provided. Check your key and signing method.',
     );
   }
   return { claim, signingKey: key, validUntil };
+}
+
+function signedValueHasOtherWhitespace(req: SigV4Request, name: string): boolean {
+  const value = Object.prototype.hasOwnProperty.call(req.headers, name)
+    ? req.headers[name]
+    : undefined;
+  return value !== undefined && hasOtherWhitespace(value);
 }
 
 /**
