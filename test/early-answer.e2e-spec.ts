@@ -555,7 +555,9 @@ describe('a client that goes on sending after an early answer', () => {
     expect(outcome.error).toMatch(/^(EPIPE|ECONNRESET)$/);
     // What the gateway dropped, plus what the socket buffers on both sides held (tens of MiB
     // on loopback); without the bound, all of the 1 GiB would go through within LINGER_MAX_MS.
-    expect(outcome.written).toBeGreaterThan(LINGER_MAX_BYTES);
+    // Pieces count once their write completed: the one the cut fell into does not, so at the
+    // least the client saw exactly LINGER_MAX_BYTES go (it did once in CI).
+    expect(outcome.written).toBeGreaterThanOrEqual(LINGER_MAX_BYTES);
     expect(outcome.written).toBeLessThan(LINGER_MAX_BYTES + 112 * MiB);
     expect(await storedObject(bucket, 'raw/endless.bin')).toBeUndefined();
   });
