@@ -69,6 +69,7 @@ import {
   resetPeakRss,
 } from '../test/helpers/gateway-process';
 import { freePort, isolatedAwsEnv } from '../test/helpers/processes';
+import { formatSize, parseSize } from '../src/config/scalars';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -215,7 +216,7 @@ function parseOptions(argv: string[]): Options {
         options.workers = value === 'auto' ? 'auto' : Math.round(positive(flag, value));
         break;
       case '--sizes':
-        options.sizes = (value ?? '').split(',').map((size) => parseSize(flag, size, usage));
+        options.sizes = (value ?? '').split(',').map((size) => bodySize(flag, size, usage));
         break;
       case '--concurrency':
         options.concurrency = Math.round(positive(flag, value));
@@ -244,28 +245,23 @@ function parseOptions(argv: string[]): Options {
   return options;
 }
 
-/** '256KiB', '1MiB', '300001': a body size with an optional KiB/MiB/GiB unit. */
-function parseSize(flag: string, text: string, usage: string): number {
-  const match = /^(\d+)(KiB|MiB|GiB)?$/.exec(text.trim());
-  const bytes = match === null ? NaN : Number(match[1]) * UNITS[match[2] ?? ''];
-  if (!Number.isSafeInteger(bytes) || bytes <= 0) {
+/** A body size of the command line ('256KiB', '1MiB', '300001'): positive, in bytes. */
+function bodySize(flag: string, text: string, usage: string): number {
+  let bytes = 0;
+  try {
+    bytes = parseSize(text);
+  } catch {
+    // Reported below, with the flag and the usage.
+  }
+  if (bytes <= 0) {
     throw new Error(`${flag} takes sizes such as 256KiB,1MiB (got '${text}'; ${usage})`);
   }
   return bytes;
 }
 
-const UNITS: Record<string, number> = { '': 1, KiB, MiB, GiB };
-
-/** A size as a short label: 256KiB, 1MiB, 300001B. */
+/** A size as a short label without spaces, fit for a path: 256KiB, 1MiB, 300001bytes. */
 function sizeLabel(bytes: number): string {
-  for (const [unit, size] of [
-    ['GiB', GiB],
-    ['MiB', MiB],
-    ['KiB', KiB],
-  ] as const) {
-    if (bytes % size === 0) return `${bytes / size}${unit}`;
-  }
-  return `${bytes}B`;
+  return formatSize(bytes).replace(' ', '');
 }
 
 function workloads(options: Options): Workload[] {

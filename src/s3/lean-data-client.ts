@@ -91,6 +91,10 @@ export class LeanDataClient {
   private readonly base: URL;
   private readonly send: typeof http.request;
   private readonly target: ClientTarget;
+  /** The Host header of every PUT: the endpoint's, or the bucket's virtual host. */
+  private readonly host: string;
+  /** What every object path starts with: the endpoint's path, and the bucket when path-style. */
+  private readonly pathPrefix: string;
 
   constructor(
     private readonly cfg: S3BackendConfig & {
@@ -108,6 +112,11 @@ export class LeanDataClient {
       host: this.base.hostname,
       port: this.base.port === '' ? (scheme === 'https' ? 443 : 80) : Number(this.base.port),
     };
+    const endpointPath = this.base.pathname.replace(/\/+$/, '');
+    this.host = cfg.force_path_style ? this.base.host : `${cfg.bucket}.${this.base.host}`;
+    this.pathPrefix = cfg.force_path_style
+      ? `${endpointPath}/${encodeKeyPath(cfg.bucket)}`
+      : endpointPath;
     this.signer = new RequestSigner({
       service: 's3',
       region: cfg.region,
@@ -126,20 +135,15 @@ export class LeanDataClient {
   }
 
   async put(input: LeanPut): Promise<LeanAnswer> {
-    const pathStyle = this.cfg.force_path_style;
-    const host = pathStyle ? this.base.host : `${this.cfg.bucket}.${this.base.host}`;
-    const prefix = this.base.pathname.replace(/\/+$/, '');
-    const path = pathStyle
-      ? `${prefix}/${encodeKeyPath(this.cfg.bucket)}/${encodeKeyPath(input.key)}`
-      : `${prefix}/${encodeKeyPath(input.key)}`;
+    const path = `${this.pathPrefix}/${encodeKeyPath(input.key)}`;
     const headers: Record<string, string> = {
       ...input.headers,
-      host,
+      host: this.host,
       'content-length': String(input.contentLength),
       'x-amz-content-sha256': input.payloadSha256 ?? 'UNSIGNED-PAYLOAD',
     };
-    Object.assign(headers, this.signer.sign({ method: 'PUT', path, query: input.query, headers }));
     const query = signedQueryString(input.query);
+    Object.assign(headers, this.signer.sign({ method: 'PUT', path, query, headers }));
     // Under an upload span: a client span of its own, and its traceparent (sent unsigned).
     const span = startClientSpan('PUT', this.target);
     const options: http.RequestOptions & { pathname: string; [OWN_CLIENT_SPAN]: true } = {

@@ -42,8 +42,11 @@ export interface SignerOptions {
 export interface RequestToSign {
   method: string;
   path: string;
-  /** Query parameters, unencoded. */
-  query?: Readonly<Record<string, string>>;
+  /**
+   * The query string as sent, made by signedQueryString: escaped and sorted, it is also the
+   * canonical query, so the caller builds it once for both.
+   */
+  query?: string;
   /** Lower-case names. Must hold `host` and `x-amz-content-sha256` (the payload hash). */
   headers: Readonly<Record<string, string>>;
   /** When the request is signed; now by default. */
@@ -100,7 +103,7 @@ export class RequestSigner {
       .filter((name) => !UNSIGNABLE.has(name) && !/^(proxy|sec)-/.test(name))
       .sort();
     const signedHeaders = names.join(';');
-    let canonical = `${request.method}\n${request.path}\n${signedQueryString(request.query)}\n`;
+    let canonical = `${request.method}\n${request.path}\n${request.query ?? ''}\n`;
     // As the AWS SDK for JavaScript does (the form its backends have verified).
     for (const name of names)
       canonical += `${name}:${canonicalHeaderValue(headers[name], 'blanks')}\n`;

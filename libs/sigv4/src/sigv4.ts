@@ -246,11 +246,7 @@ export function canonicalRequest(
   style: WhitespaceStyle = 'all',
 ): string {
   const headerLines = claim.signedHeaders.map((name) => {
-    // Own properties only: Node's req.headers inherits from Object, and a client may sign
-    // `constructor` or `__proto__`.
-    const value = Object.prototype.hasOwnProperty.call(req.headers, name)
-      ? req.headers[name]
-      : undefined;
+    const value = signedHeaderValue(req, name);
     if (value === undefined)
       throw new SigV4Error('SignatureDoesNotMatch', `Signed header ${name} is missing.`);
     return `${name}:${canonicalHeaderValue(value, style)}\n`;
@@ -345,21 +341,18 @@ export function verifySigV4(req: SigV4Request, options: VerifyOptions): Verified
     );
   }
   const key = signingKey(secret, claim.scopeDate, claim.region, claim.service);
-  const signatureFor = (style: WhitespaceStyle) =>
-    sign(
-      key,
-      stringToSign(
-        claim,
-        decoded(() => canonicalRequest(req, claim, style)),
-      ),
-    );
+  const signatureFor = (style: WhitespaceStyle) => {
+    const canonical = decoded(() => canonicalRequest(req, claim, style));
+    return sign(key, stringToSign(claim, canonical));
+  };
   // Clients collapse white space beyond blanks two ways (WhitespaceStyle); when a signed value
   // has such white space, the second reading is tried too. Either is the client's own signature
   // over the bytes that arrived.
+  const otherWhitespace = () =>
+    claim.signedHeaders.some((name) => hasOtherWhitespace(signedHeaderValue(req, name) ?? ''));
   const matches =
     signaturesEqual(signatureFor('all'), claim.signature) ||
-    (claim.signedHeaders.some((name) => signedValueHasOtherWhitespace(req, name)) &&
-      signaturesEqual(signatureFor('blanks'), claim.signature));
+    (otherWhitespace() && signaturesEqual(signatureFor('blanks'), claim.signature));
   if (!matches) {
     throw new SigV4Error(
       'SignatureDoesNotMatch',
@@ -369,11 +362,12 @@ export function verifySigV4(req: SigV4Request, options: VerifyOptions): Verified
   return { claim, signingKey: key, validUntil };
 }
 
-function signedValueHasOtherWhitespace(req: SigV4Request, name: string): boolean {
-  const value = Object.prototype.hasOwnProperty.call(req.headers, name)
-    ? req.headers[name]
-    : undefined;
-  return value !== undefined && hasOtherWhitespace(value);
+/**
+ * The value of a signed header. Own properties only: Node's req.headers inherits from Object,
+ * and a client may sign `constructor` or `__proto__`.
+ */
+function signedHeaderValue(req: SigV4Request, name: string): string | string[] | undefined {
+  return Object.prototype.hasOwnProperty.call(req.headers, name) ? req.headers[name] : undefined;
 }
 
 /**
