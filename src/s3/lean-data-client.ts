@@ -6,7 +6,6 @@
  * endpoint and static keys. Everything else (and every control call) stays on the SDK client.
  */
 import * as http from 'node:http';
-import * as https from 'node:https';
 import type { Readable } from 'node:stream';
 import {
   type ChecksumAlgorithmName,
@@ -14,11 +13,7 @@ import {
   type ObjectAttributes,
 } from '@mizuchi/s3-protocol';
 import { escapeUriComponent, RequestSigner, signedQueryString } from '@mizuchi/sigv4';
-import {
-  type ClientTarget,
-  OWN_CLIENT_SPAN,
-  startClientSpan,
-} from '../observability/tracing/client-span';
+import { type ClientTarget, startClientSpan } from '../observability/tracing/client-span';
 import type { S3BackendConfig } from './s3-client.factory';
 
 /** S3's path encoding: every byte but unreserved characters, '/' kept between segments. */
@@ -89,7 +84,6 @@ function xmlField(xml: string, name: string): string | undefined {
 export class LeanDataClient {
   private readonly signer: RequestSigner;
   private readonly base: URL;
-  private readonly send: typeof http.request;
   private readonly target: ClientTarget;
   /** The Host header of every PUT: the endpoint's, or the bucket's virtual host. */
   private readonly host: string;
@@ -105,7 +99,6 @@ export class LeanDataClient {
     private readonly agent: http.Agent,
   ) {
     this.base = new URL(cfg.endpoint);
-    this.send = this.base.protocol === 'https:' ? https.request : http.request;
     const scheme = this.base.protocol === 'https:' ? 'https' : 'http';
     this.target = {
       scheme,
@@ -146,23 +139,22 @@ export class LeanDataClient {
     Object.assign(headers, this.signer.sign({ method: 'PUT', path, query, headers }));
     // Under an upload span: a client span of its own, and its traceparent (sent unsigned).
     const span = startClientSpan('PUT', this.target);
-    const options: http.RequestOptions & { pathname: string; [OWN_CLIENT_SPAN]: true } = {
+    const options: http.RequestOptions = {
       protocol: this.base.protocol,
       hostname: this.base.hostname,
       port: this.base.port,
       method: 'PUT',
       path: query === '' ? path : `${path}?${query}`,
-      // Not a Node option: the http instrumentation reads it before it asks whether to skip the
-      // request, and otherwise parses a URL to learn it.
-      pathname: path,
       headers: span === undefined ? headers : Object.assign(headers, span.headers),
+      // The agent of the endpoint's scheme (https.Agent for https), which ClientRequest uses.
       agent: this.agent,
-      [OWN_CLIENT_SPAN]: true,
     };
     return new Promise<LeanAnswer>((resolve, reject) => {
       let answered: number | undefined;
       let requestError: Error | undefined;
-      const req = this.send(options, (res) => {
+      // ClientRequest itself, not http.request: the http instrumentation wraps http.request to
+      // make client spans, and these requests make their own (client-span.ts).
+      const req = new http.ClientRequest(options, (res) => {
         const status = res.statusCode ?? 0;
         answered = status;
         if (status >= 200 && status < 300) {

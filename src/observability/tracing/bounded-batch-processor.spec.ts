@@ -82,7 +82,7 @@ class RecordingExporter implements SpanExporter {
   }
 }
 
-function processorFor(exporter: SpanExporter, overrides: Partial<BatchOptions> = {}) {
+function processorFor(exporter: SpanExporter, overrides: Partial<BatchOptions<ReadableSpan>> = {}) {
   return new BoundedBatchProcessor(exporter, {
     maxQueueSize: 100,
     maxExportBatchSize: 10,

@@ -2,36 +2,45 @@
  * A batching span processor with a hard bound: finished spans wait in a queue of at most
  * `maxQueueSize`; beyond that they are dropped and counted, never blocking the request that
  * ended them. One batch is exported at a time, every `scheduledDelayMs` or as soon as a full
- * batch is waiting. Spans are copied through `prepare` (the privacy filter) when they end, so the
- * queue holds only what may leave the process.
+ * batch is waiting. Spans are turned into what is queued by `prepare` when they end (the gateway
+ * encodes them through the privacy filter, otlp-protobuf.ts), so the queue holds only what may
+ * leave the process, and no span object outlives its request.
  */
 import { context, TraceFlags } from '@opentelemetry/api';
 import { suppressTracing } from '@opentelemetry/core';
-import type { ReadableSpan, SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import type { ExportResult } from '@opentelemetry/core';
+import type { ReadableSpan, SpanProcessor } from '@opentelemetry/sdk-trace-base';
+
+/** Exports batches of queued items (the SDK's SpanExporter is one, for ReadableSpan items). */
+export interface BatchExporter<T> {
+  export(items: T[], done: (result: ExportResult) => void): void;
+  shutdown(): Promise<void>;
+  forceFlush?(): Promise<void>;
+}
 
 /** Settings of a BoundedBatchProcessor. */
-export interface BatchOptions {
+export interface BatchOptions<T> {
   maxQueueSize: number;
   maxExportBatchSize: number;
   scheduledDelayMs: number;
   exportTimeoutMs: number;
   /** Turns a finished span into what is queued. */
-  prepare: (span: ReadableSpan) => ReadableSpan;
+  prepare: (span: ReadableSpan) => T;
   /** Called with the number of spans dropped because the queue was full. */
   onQueueFull?: (dropped: number) => void;
 }
 
 /** Queues finished, sampled spans and exports them in bounded batches. */
-export class BoundedBatchProcessor implements SpanProcessor {
-  private readonly queue: ReadableSpan[] = [];
+export class BoundedBatchProcessor<T> implements SpanProcessor {
+  private readonly queue: T[] = [];
   private timer: NodeJS.Timeout | undefined;
   private exporting: Promise<void> | undefined;
   private stopped = false;
   private stopping: Promise<void> | undefined;
 
   constructor(
-    private readonly exporter: SpanExporter,
-    private readonly options: BatchOptions,
+    private readonly exporter: BatchExporter<T>,
+    private readonly options: BatchOptions<T>,
   ) {}
 
   /** Spans waiting for export. */
@@ -103,7 +112,7 @@ export class BoundedBatchProcessor implements SpanProcessor {
   }
 
   /** One export, bounded by exportTimeoutMs, with tracing suppressed so it traces nothing. */
-  private exportBatch(batch: ReadableSpan[]): Promise<void> {
+  private exportBatch(batch: T[]): Promise<void> {
     return new Promise<void>((resolve) => {
       const timeout = setTimeout(resolve, this.options.exportTimeoutMs);
       timeout.unref();

@@ -2,23 +2,15 @@
  * Client spans that the gateway's lean backend client (src/s3/lean-data-client.ts) makes itself,
  * for the PUTs that carry upload bodies: the http instrumentation would copy and parse each
  * request's options, compute attributes the export filter drops and re-bind the request's
- * listeners, for every PutObject and UploadPart. Its requests are marked with
- * {@link OWN_CLIENT_SPAN} so that the instrumentation (start-tracing.ts) leaves them alone.
+ * listeners, for every PutObject and UploadPart. The lean client builds its requests with
+ * `new http.ClientRequest`, which the instrumentation (it wraps `http.request`) never sees.
  *
  * As with the instrumentation's `requireParentforOutgoingSpans`, only a request made under a
  * valid active span (the upload span) gets a client span and a `traceparent`.
  */
-import { context, propagation, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { tracer } from './spans';
 import { tracingActive } from './tracing-status';
-
-/** Marks request options whose client span the caller makes (the instrumentation skips them). */
-export const OWN_CLIENT_SPAN = Symbol('mizuchi.ownClientSpan');
-
-/** Whether `options` carry the {@link OWN_CLIENT_SPAN} mark. */
-export function hasOwnClientSpan(options: object): boolean {
-  return (options as { [OWN_CLIENT_SPAN]?: unknown })[OWN_CLIENT_SPAN] === true;
-}
 
 /** A started client span: headers to send, and how to end it. */
 export interface ClientSpan {
@@ -56,8 +48,13 @@ export function startClientSpan(method: string, target: ClientTarget): ClientSpa
     },
     parent,
   );
-  const headers: Record<string, string> = {};
-  propagation.inject(trace.setSpan(parent, span), headers);
+  // The W3C trace context of the new span, as W3CTraceContextPropagator writes it.
+  const sent = span.spanContext();
+  const headers: Record<string, string> = {
+    traceparent: `00-${sent.traceId}-${sent.spanId}-0${(sent.traceFlags & 1).toString(16)}`,
+  };
+  const traceState = sent.traceState?.serialize();
+  if (traceState) headers.tracestate = traceState;
   let ended = false;
   return {
     headers,

@@ -1,14 +1,15 @@
 /**
  * OTLP/HTTP with protobuf bodies (`POST {endpoint}/v1/traces`), the collector's default
- * protocol. One attempt per call and no retries of its own: ResilientExporter decides those.
+ * protocol. The spans come encoded (otlp-protobuf.ts); an export puts them under the resource.
+ * One attempt per call and no retries of its own: ResilientExporter decides those.
  */
 import * as http from 'node:http';
 import * as https from 'node:https';
 import { gzipSync } from 'node:zlib';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
-import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
-import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { toError } from '../../common/to-error';
+import type { BatchExporter } from './bounded-batch-processor';
+import { type EncodedSpan, encodeExportRequest } from './otlp-protobuf';
 
 /** Settings of an OtlpHttpExporter. */
 export interface OtlpHttpOptions {
@@ -16,6 +17,8 @@ export interface OtlpHttpOptions {
   endpoint: string;
   timeoutMs: number;
   compression: 'gzip' | 'none';
+  /** The body of the Resource message every export carries (encodeResource). */
+  resource: Buffer;
 }
 
 /** The traces URL for a collector base URL. */
@@ -27,7 +30,7 @@ export function tracesUrl(endpoint: string): URL {
 }
 
 /** Sends span batches to an OTLP/HTTP collector. */
-export class OtlpHttpExporter implements SpanExporter {
+export class OtlpHttpExporter implements BatchExporter<EncodedSpan> {
   private readonly url: URL;
   private readonly agent: http.Agent;
 
@@ -39,12 +42,10 @@ export class OtlpHttpExporter implements SpanExporter {
       : new http.Agent({ keepAlive: true, maxSockets: 2 });
   }
 
-  export(spans: ReadableSpan[], done: (result: ExportResult) => void): void {
+  export(spans: EncodedSpan[], done: (result: ExportResult) => void): void {
     let body: Buffer;
     try {
-      const encoded = ProtobufTraceSerializer.serializeRequest(spans);
-      if (encoded === undefined) throw new Error('spans could not be encoded as OTLP protobuf');
-      body = Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength);
+      body = encodeExportRequest(this.options.resource, spans);
       if (this.options.compression === 'gzip') body = gzipSync(body);
     } catch (error) {
       done({ code: ExportResultCode.FAILED, error: toError(error) });

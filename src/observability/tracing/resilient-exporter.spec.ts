@@ -59,7 +59,7 @@ function spans(count: number): ReadableSpan[] {
 }
 
 /** A ResilientExporter on a manual clock that records every hook call and backoff delay. */
-function harness(inner: SpanExporter, overrides: Partial<ResilienceOptions> = {}) {
+function harness(inner: SpanExporter, overrides: Partial<ResilienceOptions<ReadableSpan>> = {}) {
   const clock = { now: 1_000_000 };
   const delays: number[] = [];
   const attemptErrors: Error[] = [];
@@ -544,7 +544,7 @@ describe('ResilientExporter', () => {
 
     it('abandons the remaining retries when shut down during a backoff', async () => {
       const inner = new ScriptedExporter([], 'fail');
-      const self: { exporter?: ResilientExporter } = {};
+      const self: { exporter?: ResilientExporter<ReadableSpan> } = {};
       const h = harness(inner, {
         maxAttempts: 5,
         failureThreshold: 10,

@@ -6,8 +6,8 @@
  * success closes the breaker, failure opens it again.
  */
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
-import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { toError } from '../../common/to-error';
+import type { BatchExporter } from './bounded-batch-processor';
 
 /** The breaker: closed (exporting), open (resting) or half_open (one trial export). */
 export type BreakerState = 'closed' | 'open' | 'half_open';
@@ -16,14 +16,14 @@ export type BreakerState = 'closed' | 'open' | 'half_open';
 export type DropReason = 'breaker_open' | 'export_failed';
 
 /** Settings and hooks of a ResilientExporter. */
-export interface ResilienceOptions {
+export interface ResilienceOptions<T> {
   maxAttempts: number;
   initialBackoffMs: number;
   maxBackoffMs: number;
   failureThreshold: number;
   cooldownMs: number;
   /** Receives spans that cannot be exported (e.g. writes them to the log); else they drop. */
-  fallback?: (spans: ReadableSpan[]) => void;
+  fallback?: (spans: T[]) => void;
   /** Called once per failed attempt. */
   onAttemptFailed?: (error: Error) => void;
   /** Called with spans that were neither exported nor given to the fallback. */
@@ -39,7 +39,7 @@ export interface ResilienceOptions {
 const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
 
 /** Wraps an exporter with retries and a circuit breaker. */
-export class ResilientExporter implements SpanExporter {
+export class ResilientExporter<T> implements BatchExporter<T> {
   private breaker: BreakerState = 'closed';
   private openUntil = 0;
   private consecutiveFailures = 0;
@@ -47,8 +47,8 @@ export class ResilientExporter implements SpanExporter {
   private stopped = false;
 
   constructor(
-    private readonly inner: SpanExporter,
-    private readonly options: ResilienceOptions,
+    private readonly inner: BatchExporter<T>,
+    private readonly options: ResilienceOptions<T>,
   ) {}
 
   /** The breaker's state now (an open breaker past its cool-down reports half_open). */
@@ -62,7 +62,7 @@ export class ResilientExporter implements SpanExporter {
     return this.breaker !== 'closed' || this.lastBatchFailed;
   }
 
-  export(spans: ReadableSpan[], done: (result: ExportResult) => void): void {
+  export(spans: T[], done: (result: ExportResult) => void): void {
     this.exportBatch(spans).then(done, (error: unknown) =>
       done({ code: ExportResultCode.FAILED, error: toError(error) }),
     );
@@ -77,7 +77,7 @@ export class ResilientExporter implements SpanExporter {
     await this.inner.forceFlush?.();
   }
 
-  private async exportBatch(spans: ReadableSpan[]): Promise<ExportResult> {
+  private async exportBatch(spans: T[]): Promise<ExportResult> {
     if (this.breaker === 'open') {
       if (this.now() < this.openUntil) return this.giveUp(spans, 'breaker_open');
       this.setBreaker('half_open');
@@ -107,7 +107,7 @@ export class ResilientExporter implements SpanExporter {
     return { code: ExportResultCode.FAILED, error: lastError };
   }
 
-  private attempt(spans: ReadableSpan[]): Promise<ExportResult> {
+  private attempt(spans: T[]): Promise<ExportResult> {
     return new Promise<ExportResult>((resolve) => {
       try {
         this.inner.export(spans, resolve);
@@ -126,7 +126,7 @@ export class ResilientExporter implements SpanExporter {
     return ceiling * (0.5 + 0.5 * (this.options.random ?? Math.random)());
   }
 
-  private giveUp(spans: ReadableSpan[], reason: DropReason): ExportResult {
+  private giveUp(spans: T[], reason: DropReason): ExportResult {
     if (this.options.fallback !== undefined) this.options.fallback(spans);
     else this.options.onDropped?.(spans.length, reason);
     // The spans are handled (written to the fallback or counted); the processor moves on.

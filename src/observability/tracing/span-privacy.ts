@@ -47,7 +47,8 @@ export interface PrivacyOptions {
   recordObjectKeys: boolean;
 }
 
-function keep(key: string, kind: SpanKind, options: PrivacyOptions): boolean {
+/** Whether a span attribute may be exported. */
+export function exportableAttribute(key: string, kind: SpanKind, options: PrivacyOptions): boolean {
   if (key === OBJECT_KEY_ATTRIBUTE) return options.recordObjectKeys;
   if (key.startsWith('mizuchi.') || SAFE_HTTP.has(key)) return true;
   if (kind === SpanKind.CLIENT) return SAFE_CLIENT_PEER.has(key);
@@ -63,18 +64,23 @@ export function filterAttributes(
 ): Attributes {
   const out: Attributes = {};
   for (const [key, value] of Object.entries(attributes)) {
-    if (keep(key, kind, options)) out[key] = value;
+    if (exportableAttribute(key, kind, options)) out[key] = value;
   }
   return out;
+}
+
+/** Whether an event attribute (an exception's, or the gateway's own) may be exported. */
+export function exportableEventAttribute(key: string, options: PrivacyOptions): boolean {
+  const own =
+    key.startsWith('mizuchi.') && (key !== OBJECT_KEY_ATTRIBUTE || options.recordObjectKeys);
+  return SAFE_EVENT.has(key) || own;
 }
 
 function filterEvent(event: TimedEvent, options: PrivacyOptions): TimedEvent {
   const attributes: Attributes = {};
   const given = Object.entries(event.attributes ?? {});
   for (const [key, value] of given) {
-    const own =
-      key.startsWith('mizuchi.') && (key !== OBJECT_KEY_ATTRIBUTE || options.recordObjectKeys);
-    if (SAFE_EVENT.has(key) || own) attributes[key] = value;
+    if (exportableEventAttribute(key, options)) attributes[key] = value;
   }
   const removed = given.length - Object.keys(attributes).length;
   return {

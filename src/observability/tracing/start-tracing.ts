@@ -1,11 +1,14 @@
 /**
  * Starts OpenTelemetry before Nest loads, so the http instrumentation patches the backend clients
  * in time (the server span is the gateway's own, server-span.ts). main.ts calls startTracing()
- * right after reading the config and only then imports the app. Spans flow: instrumentation or gateway code -> BoundedBatchProcessor
- * (sampled only, privacy filter, bounded queue) -> ResilientExporter (retries, breaker,
- * fallback) -> OTLP over http/protobuf or grpc.
+ * right after reading the config and only then imports the app. Spans flow: instrumentation or
+ * gateway code -> LeanTracerProvider (sampler from the config) -> BoundedBatchProcessor, which
+ * encodes each sampled span as it ends, through the privacy filter (otlp-protobuf.ts), into a
+ * bounded queue -> ResilientExporter (retries, breaker, fallback) -> OTLP over http/protobuf or
+ * gRPC.
  */
-import { SpanKind } from '@opentelemetry/api';
+import { context, propagation, SpanKind, trace } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { hrTimeToMilliseconds, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { registerInstrumentations } from '@opentelemetry/instrumentation';
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
@@ -16,16 +19,21 @@ import {
   ParentBasedSampler,
   type ReadableSpan,
   type Sampler,
-  type SpanExporter,
   TraceIdRatioBasedSampler,
 } from '@opentelemetry/sdk-trace-base';
-import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
-import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
+import {
+  ATTR_SERVICE_NAME,
+  ATTR_SERVICE_VERSION,
+  ATTR_TELEMETRY_SDK_LANGUAGE,
+} from '@opentelemetry/semantic-conventions';
 import { metrics } from '../metrics';
 import type { TracingConfig } from '../observability.schema';
+import type { BatchExporter } from './bounded-batch-processor';
 import { BoundedBatchProcessor } from './bounded-batch-processor';
-import { hasOwnClientSpan } from './client-span';
+import { LeanTracerProvider } from './lean-tracer';
+import { OtlpGrpcExporter } from './otlp-grpc-exporter';
 import { OtlpHttpExporter } from './otlp-http-exporter';
+import { type EncodedSpan, encodeResource, SpanEncoder } from './otlp-protobuf';
 import { ResilientExporter } from './resilient-exporter';
 import { privateCopy } from './span-privacy';
 import { setTracingStatusSource } from './tracing-status';
@@ -79,29 +87,16 @@ export function describeSpan(span: ReadableSpan): string {
   })}`;
 }
 
-function exporterFor(config: TracingConfig): SpanExporter {
-  const timeoutMs = config.otlp.timeout_seconds * 1000;
-  if (config.otlp.protocol === 'grpc') {
-    // Loaded only when asked for: grpc-js is large and most deployments use http/protobuf.
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const grpc = require('@opentelemetry/exporter-trace-otlp-grpc') as {
-      OTLPTraceExporter: new (options: {
-        url: string;
-        timeoutMillis: number;
-        compression?: 'gzip' | 'none';
-      }) => SpanExporter;
-    };
-    return new grpc.OTLPTraceExporter({
-      url: config.otlp.endpoint,
-      timeoutMillis: timeoutMs,
-      compression: config.otlp.compression,
-    });
-  }
-  return new OtlpHttpExporter({
+function exporterFor(config: TracingConfig, resource: Buffer): BatchExporter<EncodedSpan> {
+  const options = {
     endpoint: config.otlp.endpoint,
-    timeoutMs,
+    timeoutMs: config.otlp.timeout_seconds * 1000,
     compression: config.otlp.compression,
-  });
+    resource,
+  };
+  return config.otlp.protocol === 'grpc'
+    ? new OtlpGrpcExporter(options)
+    : new OtlpHttpExporter(options);
 }
 
 /** Starts tracing for `config`, or returns undefined when `tracing.enabled` is false. */
@@ -115,7 +110,14 @@ export function startTracing(
   let failuresSinceLog = 0;
   const m = metrics();
 
-  const exporter = new ResilientExporter(exporterFor(config), {
+  const resourceAttributes = {
+    [ATTR_SERVICE_NAME]: config.service_name,
+    ...(options.serviceVersion !== undefined
+      ? { [ATTR_SERVICE_VERSION]: options.serviceVersion }
+      : {}),
+    [ATTR_TELEMETRY_SDK_LANGUAGE]: 'nodejs',
+  };
+  const exporter = new ResilientExporter(exporterFor(config, encodeResource(resourceAttributes)), {
     maxAttempts: config.resilience.max_attempts,
     initialBackoffMs: config.resilience.initial_backoff_millis,
     maxBackoffMs: config.resilience.max_backoff_millis,
@@ -123,7 +125,7 @@ export function startTracing(
     cooldownMs: config.resilience.cooldown_seconds * 1000,
     fallback:
       config.fallback === 'console'
-        ? (spans) => spans.forEach((span) => log('log', describeSpan(span)))
+        ? (spans) => spans.forEach((span) => log('log', span.line ?? 'span (undescribed)'))
         : undefined,
     onAttemptFailed: (error) => {
       m.tracingExportFailures.inc();
@@ -154,29 +156,31 @@ export function startTracing(
     },
   });
   m.tracingBreakerOpen.set(0);
-  const recordObjectKeys = config.record_object_keys;
+  const privacy = { recordObjectKeys: config.record_object_keys };
+  const encoder = new SpanEncoder(
+    privacy,
+    // Only the console fallback needs a line per span; others skip building it.
+    config.fallback === 'console' ? (span) => describeSpan(privateCopy(span, privacy)) : undefined,
+  );
   const processor = new BoundedBatchProcessor(exporter, {
     maxQueueSize: config.batch.max_queue_size,
     maxExportBatchSize: config.batch.max_export_batch_size,
     scheduledDelayMs: config.batch.scheduled_delay_millis,
     exportTimeoutMs: config.batch.export_timeout_millis,
-    prepare: (span) => privateCopy(span, { recordObjectKeys }),
+    prepare: (span) => encoder.encode(span),
     onQueueFull: (count) => m.tracingSpansDropped.inc({ reason: 'queue_full' }, count),
   });
 
-  const provider = new NodeTracerProvider({
-    resource: resourceFromAttributes({
-      [ATTR_SERVICE_NAME]: config.service_name,
-      ...(options.serviceVersion !== undefined
-        ? { [ATTR_SERVICE_VERSION]: options.serviceVersion }
-        : {}),
-    }),
+  const provider = new LeanTracerProvider({
+    resource: resourceFromAttributes(resourceAttributes),
     sampler: samplerFor(config.sampling),
-    spanProcessors: [processor],
+    processor,
   });
   // W3C trace context only: a client's `baggage` header is untrusted and must not travel on to
   // backends or policy engines. Context flows through AsyncLocalStorage.
-  provider.register({ propagator: new W3CTraceContextPropagator() });
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+  trace.setGlobalTracerProvider(provider);
   const unregister = registerInstrumentations({
     tracerProvider: provider,
     instrumentations: [
@@ -185,8 +189,6 @@ export function startTracing(
         disableIncomingRequestInstrumentation: true,
         // Background calls (JWKS refresh, janitor, readiness probes) start no traces of their own.
         requireParentforOutgoingSpans: true,
-        // The lean client's upload PUTs make their own client spans (client-span.ts).
-        ignoreOutgoingRequestHook: (options) => hasOwnClientSpan(options),
       }),
     ],
   });
@@ -203,6 +205,9 @@ export function startTracing(
       unregister();
       setTracingStatusSource(undefined);
       await provider.shutdown();
+      trace.disable();
+      propagation.disable();
+      context.disable();
     },
   };
 }

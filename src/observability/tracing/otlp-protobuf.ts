@@ -1,0 +1,440 @@
+/**
+ * The OTLP trace protobuf, written directly: each finished span is encoded once, when it ends,
+ * through the privacy filter (span-privacy.ts), into a few hundred bytes; the export queue then
+ * holds those bytes instead of the span's object graph, and an export only concatenates them
+ * under their resource and instrumentation scope. Links are never exported (they are counted as
+ * dropped, as the filter always did).
+ *
+ * Field numbers are those of opentelemetry-proto's trace.proto, common.proto and resource.proto;
+ * fields at their default value are left out, as proto3 allows.
+ * @see https://github.com/open-telemetry/opentelemetry-proto/blob/main/opentelemetry/proto/trace/v1/trace.proto
+ * @see https://protobuf.dev/programming-guides/encoding/
+ */
+import { type Attributes, type HrTime, type SpanKind, SpanStatusCode } from '@opentelemetry/api';
+import type { InstrumentationScope } from '@opentelemetry/core';
+import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace-base';
+import { exportableAttribute, exportableEventAttribute, type PrivacyOptions } from './span-privacy';
+
+const VARINT = 0;
+const I64 = 1;
+const LEN = 2;
+const I32 = 5;
+
+/** Span.flags: the W3C trace flags plus "the parent's remoteness is known" (bit 8) and bit 9. */
+const FLAGS_HAS_IS_REMOTE = 0x100;
+const FLAGS_IS_REMOTE = 0x200;
+
+const NANOS_PER_SECOND = BigInt(1_000_000_000);
+const TWO_32 = 2 ** 32;
+
+/** The number of bytes `value` takes as a varint. */
+function varintSize(value: number): number {
+  let size = 1;
+  while (value >= 128) {
+    value = Math.floor(value / 128);
+    size += 1;
+  }
+  return size;
+}
+
+/** A growable buffer with protobuf's primitive writes. */
+export class ProtoWriter {
+  buf: Buffer;
+  pos = 0;
+
+  constructor(initialSize = 1024) {
+    this.buf = Buffer.allocUnsafe(initialSize);
+  }
+
+  /** The bytes written so far (a view, valid until the next write or reset). */
+  get written(): Buffer {
+    return this.buf.subarray(0, this.pos);
+  }
+
+  reset(): void {
+    this.pos = 0;
+  }
+
+  /** An unsigned integer below 2^53. */
+  varint(value: number): void {
+    this.ensure(10);
+    while (value >= 128) {
+      this.buf[this.pos++] = (value % 128) | 0x80;
+      value = Math.floor(value / 128);
+    }
+    this.buf[this.pos++] = value;
+  }
+
+  tag(field: number, wireType: number): void {
+    this.varint(field * 8 + wireType);
+  }
+
+  /** An int64 field: negative values take ten bytes, two's complement. */
+  int64(field: number, value: number): void {
+    this.tag(field, VARINT);
+    if (value >= 0) {
+      this.varint(value);
+      return;
+    }
+    let rest = BigInt.asUintN(64, BigInt(value));
+    this.ensure(10);
+    while (rest >= BigInt(128)) {
+      this.buf[this.pos++] = Number(rest % BigInt(128)) | 0x80;
+      rest /= BigInt(128);
+    }
+    this.buf[this.pos++] = Number(rest);
+  }
+
+  uint(field: number, value: number): void {
+    if (value === 0) return;
+    this.tag(field, VARINT);
+    this.varint(value);
+  }
+
+  double(field: number, value: number): void {
+    this.tag(field, I64);
+    this.ensure(8);
+    this.pos = this.buf.writeDoubleLE(value, this.pos);
+  }
+
+  fixed32(field: number, value: number): void {
+    this.tag(field, I32);
+    this.ensure(4);
+    this.pos = this.buf.writeUInt32LE(value, this.pos);
+  }
+
+  /**
+   * A time given in milliseconds since the epoch, as fixed64 nanoseconds (to the precision of a
+   * double: a quarter of a microsecond today).
+   */
+  timeMs(field: number, ms: number): void {
+    this.tag(field, I64);
+    this.ensure(8);
+    const nanos = Math.round(ms * 1e6);
+    const high = Math.floor(nanos / TWO_32);
+    this.pos = this.buf.writeUInt32LE(nanos - high * TWO_32, this.pos);
+    this.pos = this.buf.writeUInt32LE(high, this.pos);
+  }
+
+  /** A time as fixed64 nanoseconds since the epoch. */
+  time(field: number, time: HrTime): void {
+    this.tag(field, I64);
+    this.ensure(8);
+    const nanos = BigInt(time[0]) * NANOS_PER_SECOND + BigInt(time[1]);
+    this.pos = this.buf.writeBigUInt64LE(nanos, this.pos);
+  }
+
+  string(field: number, value: string): void {
+    this.tag(field, LEN);
+    const start = this.open();
+    this.ensure(value.length * 3);
+    this.pos += this.buf.write(value, this.pos, 'utf8');
+    this.close(start);
+  }
+
+  /** Bytes given as hex digits (trace and span ids). */
+  hex(field: number, hex: string): void {
+    this.tag(field, LEN);
+    this.varint(hex.length / 2);
+    this.ensure(hex.length / 2);
+    this.pos += this.buf.write(hex, this.pos, 'hex');
+  }
+
+  /** Bytes already encoded, e.g. an embedded message. */
+  raw(bytes: Uint8Array): void {
+    this.ensure(bytes.length);
+    this.buf.set(bytes, this.pos);
+    this.pos += bytes.length;
+  }
+
+  /** Starts an embedded message of `field`; `close` with the returned mark writes its length. */
+  begin(field: number): number {
+    this.tag(field, LEN);
+    return this.open();
+  }
+
+  close(mark: number): void {
+    const length = this.pos - mark - 1;
+    if (length < 128) {
+      this.buf[mark] = length;
+      return;
+    }
+    // One byte was kept for the length; move the body up to make room for the longer varint.
+    const extra = varintSize(length) - 1;
+    this.ensure(extra);
+    this.buf.copyWithin(mark + 1 + extra, mark + 1, this.pos);
+    const end = this.pos + extra;
+    this.pos = mark;
+    this.varint(length);
+    this.pos = end;
+  }
+
+  private open(): number {
+    this.ensure(1);
+    return this.pos++;
+  }
+
+  private ensure(bytes: number): void {
+    if (this.pos + bytes <= this.buf.length) return;
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + bytes));
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+  }
+}
+
+/** AnyValue{1 string, 2 bool, 3 int, 4 double, 5 array}. */
+function writeAnyValue(w: ProtoWriter, value: unknown): void {
+  if (typeof value === 'string') w.string(1, value);
+  else if (typeof value === 'boolean') {
+    w.tag(2, VARINT);
+    w.varint(value ? 1 : 0);
+  } else if (typeof value === 'number') {
+    if (Number.isSafeInteger(value)) w.int64(3, value);
+    else w.double(4, value);
+  } else if (Array.isArray(value)) {
+    const array = w.begin(5);
+    for (const item of value) {
+      // ArrayValue{1 repeated AnyValue}: a null item is an empty AnyValue.
+      const mark = w.begin(1);
+      if (item !== null && item !== undefined) writeAnyValue(w, item);
+      w.close(mark);
+    }
+    w.close(array);
+  }
+}
+
+/** The encoded `key` field of a KeyValue, per attribute key; keys come from code, so few. */
+const keyFields = new Map<string, Buffer>();
+const KEY_CACHE_LIMIT = 1024;
+
+function keyField(key: string): Buffer {
+  let field = keyFields.get(key);
+  if (field === undefined) {
+    const w = new ProtoWriter(key.length * 3 + 8);
+    w.string(1, key);
+    field = Buffer.from(w.written);
+    if (keyFields.size < KEY_CACHE_LIMIT) keyFields.set(key, field);
+  }
+  return field;
+}
+
+/**
+ * KeyValues of `attributes` that `keep` lets through, as repeated `field`; returns how many were
+ * left out.
+ */
+function writeAttributes(
+  w: ProtoWriter,
+  field: number,
+  attributes: Attributes,
+  keep: (key: string) => boolean,
+): number {
+  let removed = 0;
+  for (const key in attributes) {
+    const value = attributes[key];
+    if (value === undefined) continue;
+    if (!keep(key)) {
+      removed += 1;
+      continue;
+    }
+    const pair = w.begin(field);
+    w.raw(keyField(key));
+    const any = w.begin(2);
+    writeAnyValue(w, value);
+    w.close(any);
+    w.close(pair);
+  }
+  return removed;
+}
+
+/** Event{1 time fixed64, 2 name, 3 attributes, 4 dropped_attributes_count}. */
+function writeEvent(w: ProtoWriter, event: TimedEvent, options: PrivacyOptions): void {
+  const mark = w.begin(11);
+  w.time(1, event.time);
+  w.string(2, event.name);
+  const removed = writeAttributes(w, 3, event.attributes ?? {}, (key) =>
+    exportableEventAttribute(key, options),
+  );
+  w.uint(4, (event.droppedAttributesCount ?? 0) + removed);
+  w.close(mark);
+}
+
+/**
+ * The body of one Span message (without its own tag and length), with only the attributes the
+ * privacy filter lets through.
+ */
+export function writeSpan(
+  w: ProtoWriter,
+  span: ReadableSpan & Partial<EpochTimes>,
+  options: PrivacyOptions,
+  keep: (key: string, kind: SpanKind) => boolean = (key, kind) =>
+    exportableAttribute(key, kind, options),
+): void {
+  const context = span.spanContext();
+  w.hex(1, context.traceId);
+  w.hex(2, context.spanId);
+  const traceState = context.traceState?.serialize();
+  if (traceState) w.string(3, traceState);
+  const parent = span.parentSpanContext;
+  if (parent?.spanId) w.hex(4, parent.spanId);
+  w.string(5, span.name);
+  // OTLP's SpanKind is the API's plus one: 0 means unspecified on the wire.
+  w.uint(6, span.kind + 1);
+  if (span.startEpochMs !== undefined && span.endEpochMs !== undefined) {
+    w.timeMs(7, span.startEpochMs);
+    w.timeMs(8, span.endEpochMs);
+  } else {
+    w.time(7, span.startTime);
+    w.time(8, span.endTime);
+  }
+  const kind = span.kind;
+  const removed = writeAttributes(w, 9, span.attributes, (key) => keep(key, kind));
+  w.uint(10, span.droppedAttributesCount + removed);
+  for (const event of span.events) writeEvent(w, event, options);
+  w.uint(12, span.droppedEventsCount);
+  w.uint(14, span.droppedLinksCount + span.links.length);
+  const { code, message } = span.status;
+  if (code !== SpanStatusCode.UNSET || message) {
+    const status = w.begin(15);
+    if (message) w.string(2, message);
+    w.uint(3, code);
+    w.close(status);
+  }
+  let flags = (context.traceFlags & 0xff) | FLAGS_HAS_IS_REMOTE;
+  if (parent?.isRemote === true) flags |= FLAGS_IS_REMOTE;
+  w.fixed32(16, flags);
+}
+
+/** Spans that keep their times as epoch milliseconds (LeanSpan) skip the HrTime round trip. */
+export interface EpochTimes {
+  readonly startEpochMs: number;
+  readonly endEpochMs: number;
+}
+
+/** The body of a Resource message with these attributes. */
+export function encodeResource(attributes: Attributes): Buffer {
+  const w = new ProtoWriter(256);
+  writeAttributes(w, 1, attributes, () => true);
+  return Buffer.from(w.written);
+}
+
+/** One span, encoded and filtered, as the export queue holds it. */
+export interface EncodedSpan {
+  /** The tracer that made it: spans are grouped by scope on the wire. */
+  readonly scope: InstrumentationScope;
+  /** The body of its Span message. */
+  readonly bytes: Buffer;
+  /** Its line for the console fallback, when that is configured. */
+  readonly line?: string;
+}
+
+/** How much memory encoded spans are cut from, at a time. */
+const SLAB_BYTES = 64 * 1024;
+
+/** Encodes finished spans into small slices of shared slabs. */
+export class SpanEncoder {
+  private readonly scratch = new ProtoWriter(1024);
+  private slab = Buffer.allocUnsafe(SLAB_BYTES);
+  private used = 0;
+  /** The privacy filter's verdicts: per span kind, by attribute key. */
+  private readonly verdicts = new Map<SpanKind, Map<string, boolean>>();
+  private readonly keep = (key: string, kind: SpanKind): boolean => {
+    let byKey = this.verdicts.get(kind);
+    if (byKey === undefined) {
+      byKey = new Map();
+      this.verdicts.set(kind, byKey);
+    }
+    let verdict = byKey.get(key);
+    if (verdict === undefined) {
+      verdict = exportableAttribute(key, kind, this.options);
+      if (byKey.size < KEY_CACHE_LIMIT) byKey.set(key, verdict);
+    }
+    return verdict;
+  };
+
+  constructor(
+    private readonly options: PrivacyOptions,
+    private readonly describe?: (span: ReadableSpan) => string,
+  ) {}
+
+  encode(span: ReadableSpan): EncodedSpan {
+    const w = this.scratch;
+    w.reset();
+    writeSpan(w, span, this.options, this.keep);
+    const length = w.pos;
+    if (this.used + length > this.slab.length) {
+      this.slab = Buffer.allocUnsafe(Math.max(SLAB_BYTES, length));
+      this.used = 0;
+    }
+    w.buf.copy(this.slab, this.used, 0, length);
+    const bytes = this.slab.subarray(this.used, this.used + length);
+    this.used += length;
+    return {
+      scope: span.instrumentationScope,
+      bytes,
+      ...(this.describe !== undefined ? { line: this.describe(span) } : {}),
+    };
+  }
+}
+
+/** A length-delimited field's total size: tag, length and body. */
+function fieldSize(bodyLength: number): number {
+  return 1 + varintSize(bodyLength) + bodyLength;
+}
+
+/** The body of an InstrumentationScope{1 name, 2 version}. */
+function encodeScope(scope: InstrumentationScope): Buffer {
+  const w = new ProtoWriter(64);
+  w.string(1, scope.name);
+  if (scope.version) w.string(2, scope.version);
+  return Buffer.from(w.written);
+}
+
+/**
+ * An ExportTraceServiceRequest carrying `spans` under one resource, grouped by instrumentation
+ * scope in order of first appearance.
+ */
+export function encodeExportRequest(resource: Buffer, spans: readonly EncodedSpan[]): Buffer {
+  const groups = new Map<string, { scope: InstrumentationScope; spans: Buffer[] }>();
+  for (const span of spans) {
+    const { name, version = '', schemaUrl = '' } = span.scope;
+    const key = `${name}\n${version}\n${schemaUrl}`;
+    let group = groups.get(key);
+    if (group === undefined) {
+      group = { scope: span.scope, spans: [] };
+      groups.set(key, group);
+    }
+    group.spans.push(span.bytes);
+  }
+  // Sizes first, so every length is known before it is written.
+  const scopes = [...groups.values()].map((group) => {
+    const scope = encodeScope(group.scope);
+    let size = fieldSize(scope.length);
+    for (const bytes of group.spans) size += fieldSize(bytes.length);
+    if (group.scope.schemaUrl) size += fieldSize(Buffer.byteLength(group.scope.schemaUrl));
+    return { ...group, scope: group.scope, scopeBytes: scope, size };
+  });
+  let resourceSpansSize = fieldSize(resource.length);
+  for (const scope of scopes) resourceSpansSize += fieldSize(scope.size);
+
+  const w = new ProtoWriter(fieldSize(resourceSpansSize));
+  // ExportTraceServiceRequest{1 ResourceSpans{1 Resource, 2 ScopeSpans{1 scope, 2 spans, 3 url}}}
+  w.tag(1, LEN);
+  w.varint(resourceSpansSize);
+  w.tag(1, LEN);
+  w.varint(resource.length);
+  w.raw(resource);
+  for (const scope of scopes) {
+    w.tag(2, LEN);
+    w.varint(scope.size);
+    w.tag(1, LEN);
+    w.varint(scope.scopeBytes.length);
+    w.raw(scope.scopeBytes);
+    for (const bytes of scope.spans) {
+      w.tag(2, LEN);
+      w.varint(bytes.length);
+      w.raw(bytes);
+    }
+    if (scope.scope.schemaUrl) w.string(3, scope.scope.schemaUrl);
+  }
+  return w.written;
+}
