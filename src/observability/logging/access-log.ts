@@ -2,7 +2,7 @@
  * One access line per request, written when the response ends or the client goes away, and the
  * request-scoped logger that every other line of the request goes through.
  */
-import { context } from '@opentelemetry/api';
+import { context, createContextKey } from '@opentelemetry/api';
 import type { IncomingMessage } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { NextFunction, Request, Response } from 'express';
@@ -10,6 +10,7 @@ import { Store, storage } from 'nestjs-pino/storage';
 import type { Logger } from 'pino';
 import type { GatewayRequest } from '../../common/request-context';
 import { newRequestId } from '../../common/request-id.middleware';
+import { tracingActive } from '../tracing/tracing-status';
 
 /** `context` of access lines, to tell them from what the modules log. */
 export const ACCESS_CONTEXT = 'AccessLog';
@@ -18,6 +19,18 @@ const ERROR_CODE_LOCAL = 's3ErrorCode';
 const BODY_BYTES = Symbol('bodyBytesReceived');
 
 type CountedRequest = IncomingMessage & { [BODY_BYTES]?: number };
+
+/** Where a traced request keeps its logger store: in its OpenTelemetry context. */
+const STORE_KEY = createContextKey('mizuchi.logger-store');
+
+/**
+ * The request's logger store. While tracing runs it lives in the request's OpenTelemetry
+ * context, which already flows through AsyncLocalStorage; a second AsyncLocalStorage (nestjs-pino's)
+ * would add its own work to every promise the request makes. Untraced, it is nestjs-pino's.
+ */
+export function requestStore(): Store | undefined {
+  return (context.active().getValue(STORE_KEY) as Store | undefined) ?? storage.getStore();
+}
 
 /** Records the S3 error code a response carries, for its access line. */
 export function noteS3ErrorCode(res: Response, code: string): void {
@@ -118,18 +131,19 @@ export function accessLog(root: Logger, quietPrefixes: readonly string[]) {
     const store = lazyStore(root, requestId);
     // 'close' comes from the socket, outside the request's trace context: bring it along.
     const traced = context.active();
-    res.once('close', () =>
-      context.with(traced, () => {
-        const probe = probePrefix(req.path, quietPrefixes);
-        const level = probe === undefined ? 'info' : 'debug';
-        if (!root.isLevelEnabled(level)) return;
-        const duration = Math.round(performance.now() - started);
+    res.on('close', () => {
+      const probe = probePrefix(req.path, quietPrefixes);
+      const level = probe === undefined ? 'info' : 'debug';
+      if (!root.isLevelEnabled(level)) return;
+      const duration = Math.round(performance.now() - started);
+      context.with(traced, () =>
         store.logger[level](
           accessLine(req, res, duration, probe),
           res.writableFinished ? 'request completed' : 'request aborted',
-        );
-      }),
-    );
-    storage.run(store, next);
+        ),
+      );
+    });
+    if (tracingActive()) context.with(traced.setValue(STORE_KEY, store), next);
+    else storage.run(store, next);
   };
 }

@@ -1,8 +1,8 @@
 /** Nest's LoggerService over a pino root logger, through nestjs-pino's Logger. */
 import type { LoggerService } from '@nestjs/common';
 import { Logger as NestPinoLogger, PinoLogger } from 'nestjs-pino';
-import { storage } from 'nestjs-pino/storage';
 import type { Logger } from 'pino';
+import { requestStore } from './access-log';
 
 /**
  * nestjs-pino's PinoLogger, except that outside a request it writes to this root instead of the
@@ -15,7 +15,7 @@ class RootedPinoLogger extends PinoLogger {
 
   /** Inside a request the request's child logger (with `request_id`), else the root. */
   override get logger(): Logger {
-    return storage.getStore()?.logger ?? this.root;
+    return requestStore()?.logger ?? this.root;
   }
 }
 

@@ -28,18 +28,20 @@ import { tracingActive } from './tracing-status';
  * under `ignoredPrefixes` (probes, scrapes).
  */
 export function serverSpan(ignoredPrefixes: readonly string[]) {
+  const ignored = (path: string) =>
+    ignoredPrefixes.some(
+      (p) => path.startsWith(p) && (path.length === p.length || path.charCodeAt(p.length) === 47),
+    );
   return (req: Request, res: Response, next: NextFunction): void => {
-    if (!tracingActive()) {
-      next();
-      return;
-    }
-    const path = req.path;
-    if (ignoredPrefixes.some((p) => path === p || path.startsWith(`${p}/`))) {
+    if (!tracingActive() || ignored(req.path)) {
       next();
       return;
     }
     // A missing or malformed traceparent extracts nothing: the span starts a new trace.
-    const parent = propagation.extract(ROOT_CONTEXT, req.headers);
+    const parent =
+      req.headers.traceparent === undefined
+        ? ROOT_CONTEXT
+        : propagation.extract(ROOT_CONTEXT, req.headers);
     const span = tracer.startSpan(
       req.method,
       {
@@ -53,23 +55,21 @@ export function serverSpan(ignoredPrefixes: readonly string[]) {
       },
       parent,
     );
-    if (!span.isRecording()) {
-      // Not sampled: still the parent of the request's (unsampled) spans, so the sampling
-      // decision and trace id travel on to backends, but nothing to record at the end.
-      context.with(trace.setSpan(parent, span), next);
-      return;
+    if (span.isRecording()) {
+      res.on('close', () => {
+        if (res.headersSent) {
+          span.setAttribute('http.response.status_code', res.statusCode);
+          if (res.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+        }
+        if (!res.writableFinished) {
+          span.setAttribute('error.type', 'aborted');
+          span.setStatus({ code: SpanStatusCode.ERROR, message: 'the client went away' });
+        }
+        span.end();
+      });
     }
-    res.once('close', () => {
-      if (res.headersSent) {
-        span.setAttribute('http.response.status_code', res.statusCode);
-        if (res.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
-      }
-      if (!res.writableFinished) {
-        span.setAttribute('error.type', 'aborted');
-        span.setStatus({ code: SpanStatusCode.ERROR, message: 'the client went away' });
-      }
-      span.end();
-    });
+    // Unsampled, the span still parents the request's (unsampled) spans, so the sampling
+    // decision and trace id travel on to backends; there is just nothing to record at the end.
     context.with(trace.setSpan(parent, span), next);
   };
 }
