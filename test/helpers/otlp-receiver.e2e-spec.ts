@@ -198,10 +198,17 @@ describe('decodeExportTraceRequest', () => {
         'mizuchi.offset': -42,
         'mizuchi.bytes': 2n ** 60n,
       },
+      droppedAttributesCount: 0,
       events: [],
+      droppedEventsCount: 0,
+      droppedLinksCount: 0,
       status: { code: OtlpStatusCode.ERROR, message: '' },
+      // sampled, and the parent's remoteness is known (a root span has none)
+      flags: 0x101,
       resource,
       scope: 'mizuchi-uploadr',
+      scopeVersion: '0.1.0',
+      scopeSchemaUrl: '',
     });
     expect(named(spans, 'S3.PutObject')).toEqual({
       traceId: serverContext.traceId,
@@ -213,16 +220,23 @@ describe('decodeExportTraceRequest', () => {
       startTimeUnixNano: 1_700_000_000_500_000_000n,
       endTimeUnixNano: 1_700_000_001_000_000_000n,
       attributes: { 'rpc.service': 'S3' },
+      droppedAttributesCount: 0,
       events: [
         {
           name: 'retry',
           timeUnixNano: 1_700_000_000_750_000_000n,
           attributes: { attempt: 2, 'error.type': 'SlowDown' },
+          droppedAttributesCount: 0,
         },
       ],
+      droppedEventsCount: 0,
+      droppedLinksCount: 0,
       status: { code: OtlpStatusCode.ERROR, message: 'SlowDown: reduce your request rate' },
+      flags: 0x101,
       resource,
       scope: '@aws-sdk/client-s3',
+      scopeVersion: '3.1169.0',
+      scopeSchemaUrl: '',
     });
   });
 

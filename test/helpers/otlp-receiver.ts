@@ -55,13 +55,32 @@ export interface ReceivedSpan {
   startTimeUnixNano: bigint;
   endTimeUnixNano: bigint;
   attributes: OtlpAttributes;
-  events: { name: string; timeUnixNano: bigint; attributes: OtlpAttributes }[];
+  /** Attributes the sender left out (limits, or its own filtering); 0 when none. */
+  droppedAttributesCount: number;
+  events: ReceivedEvent[];
+  droppedEventsCount: number;
+  /** Links are not decoded, only the count of those the sender left out. */
+  droppedLinksCount: number;
   /** `code` is one of `OtlpStatusCode`. */
   status: { code: number; message: string };
+  /** W3C trace flags in the low byte, 0x100 "parent remoteness known", 0x200 "parent remote". */
+  flags: number;
   /** The attributes of the resource that emitted the span. */
   resource: OtlpAttributes;
   /** The instrumentation scope's name. */
   scope: string;
+  /** The instrumentation scope's version ('' when none). */
+  scopeVersion: string;
+  /** The schema URL of the scope's spans (ScopeSpans.schema_url, '' when none). */
+  scopeSchemaUrl: string;
+}
+
+/** One span event as the receiver decoded it. */
+export interface ReceivedEvent {
+  name: string;
+  timeUnixNano: bigint;
+  attributes: OtlpAttributes;
+  droppedAttributesCount: number;
 }
 
 /** One POST as the receiver saw it, whatever it answered. */
@@ -145,6 +164,16 @@ class ProtoReader {
   fixed64(wireType: number): bigint {
     this.expect(wireType, I64);
     return this.buf.readBigUInt64LE(this.take(8));
+  }
+
+  fixed32(wireType: number): number {
+    this.expect(wireType, I32);
+    return this.buf.readUInt32LE(this.take(4));
+  }
+
+  /** A uint32 field (counts). */
+  uint32(wireType: number): number {
+    return Number(BigInt.asUintN(32, this.varint(wireType)));
   }
 
   double(wireType: number): number {
@@ -306,14 +335,20 @@ function decodeKeyValue(r: ProtoReader, into: OtlpAttributes): void {
   into[key] = value;
 }
 
-/** Event{1 time_unix_nano fixed64, 2 name, 3 repeated KeyValue attributes}. */
-function decodeEvent(r: ProtoReader): ReceivedSpan['events'][number] {
-  const event: ReceivedSpan['events'][number] = { name: '', timeUnixNano: 0n, attributes: {} };
+/** Event{1 time_unix_nano fixed64, 2 name, 3 repeated KeyValue attributes, 4 dropped count}. */
+function decodeEvent(r: ProtoReader): ReceivedEvent {
+  const event: ReceivedEvent = {
+    name: '',
+    timeUnixNano: 0n,
+    attributes: {},
+    droppedAttributesCount: 0,
+  };
   while (!r.done) {
     const { field, wireType } = r.tag();
     if (field === 1) event.timeUnixNano = r.fixed64(wireType);
     else if (field === 2) event.name = r.string(wireType);
     else if (field === 3) decodeKeyValue(r.message(wireType), event.attributes);
+    else if (field === 4) event.droppedAttributesCount = r.uint32(wireType);
     else r.skip(field, wireType);
   }
   return event;
@@ -342,14 +377,20 @@ function emptySpan(): ReceivedSpan {
     startTimeUnixNano: 0n,
     endTimeUnixNano: 0n,
     attributes: {},
+    droppedAttributesCount: 0,
     events: [],
+    droppedEventsCount: 0,
+    droppedLinksCount: 0,
     status: { code: 0, message: '' },
+    flags: 0,
     resource: {},
     scope: '',
+    scopeVersion: '',
+    scopeSchemaUrl: '',
   };
 }
 
-/** Span; the fields used here are 1-9, 11 and 15 (10, 12-14 and 16 are counts, links, flags). */
+/** Span; every field but 13 (links, which the gateway never exports) is decoded. */
 function decodeSpan(r: ProtoReader): ReceivedSpan {
   const span = emptySpan();
   while (!r.done) {
@@ -382,11 +423,23 @@ function decodeSpan(r: ProtoReader): ReceivedSpan {
       case 9:
         decodeKeyValue(r.message(wireType), span.attributes);
         break;
+      case 10:
+        span.droppedAttributesCount = r.uint32(wireType);
+        break;
       case 11:
         span.events.push(decodeEvent(r.message(wireType)));
         break;
+      case 12:
+        span.droppedEventsCount = r.uint32(wireType);
+        break;
+      case 14:
+        span.droppedLinksCount = r.uint32(wireType);
+        break;
       case 15:
         span.status = decodeStatus(r.message(wireType));
+        break;
+      case 16:
+        span.flags = r.fixed32(wireType);
         break;
       default:
         r.skip(field, wireType);
@@ -395,28 +448,38 @@ function decodeSpan(r: ProtoReader): ReceivedSpan {
   return span;
 }
 
-/** InstrumentationScope{1 name, 2 version, ...}: the name. */
-function decodeScopeName(r: ProtoReader): string {
-  let name = '';
+/** InstrumentationScope{1 name, 2 version, ...}: the name and version. */
+function decodeScope(r: ProtoReader): { name: string; version: string } {
+  const scope = { name: '', version: '' };
   while (!r.done) {
     const { field, wireType } = r.tag();
-    if (field === 1) name = r.string(wireType);
+    if (field === 1) scope.name = r.string(wireType);
+    else if (field === 2) scope.version = r.string(wireType);
     else r.skip(field, wireType);
   }
-  return name;
+  return scope;
 }
 
-/** ScopeSpans{1 scope, 2 repeated Span spans}; the scope may follow the spans on the wire. */
+/**
+ * ScopeSpans{1 scope, 2 repeated Span spans, 3 schema_url}; the scope may follow the spans on
+ * the wire.
+ */
 function decodeScopeSpans(r: ProtoReader): ReceivedSpan[] {
-  let scope = '';
+  let scope = { name: '', version: '' };
+  let schemaUrl = '';
   const spans: ReceivedSpan[] = [];
   while (!r.done) {
     const { field, wireType } = r.tag();
-    if (field === 1) scope = decodeScopeName(r.message(wireType));
+    if (field === 1) scope = decodeScope(r.message(wireType));
     else if (field === 2) spans.push(decodeSpan(r.message(wireType)));
+    else if (field === 3) schemaUrl = r.string(wireType);
     else r.skip(field, wireType);
   }
-  for (const span of spans) span.scope = scope;
+  for (const span of spans) {
+    span.scope = scope.name;
+    span.scopeVersion = scope.version;
+    span.scopeSchemaUrl = schemaUrl;
+  }
   return spans;
 }
 
@@ -524,7 +587,16 @@ function jsonAttributes(value: unknown): OtlpAttributes {
   return attributes;
 }
 
-function jsonSpan(value: unknown, resource: OtlpAttributes, scope: string): ReceivedSpan {
+/** A uint32 count or fixed32 field, 0 when absent. */
+function jsonUint32(value: unknown): number {
+  return Number(BigInt.asUintN(32, jsonBigInt(value ?? 0)));
+}
+
+function jsonSpan(
+  value: unknown,
+  resource: OtlpAttributes,
+  scope: { name: string; version: string; schemaUrl: string },
+): ReceivedSpan {
   const s = record(value);
   const status = record(s.status);
   return {
@@ -537,14 +609,21 @@ function jsonSpan(value: unknown, resource: OtlpAttributes, scope: string): Rece
     startTimeUnixNano: jsonBigInt(s.startTimeUnixNano),
     endTimeUnixNano: jsonBigInt(s.endTimeUnixNano),
     attributes: jsonAttributes(s.attributes),
+    droppedAttributesCount: jsonUint32(s.droppedAttributesCount),
     events: list(s.events).map((event) => ({
       name: text(record(event).name),
       timeUnixNano: jsonBigInt(record(event).timeUnixNano),
       attributes: jsonAttributes(record(event).attributes),
+      droppedAttributesCount: jsonUint32(record(event).droppedAttributesCount),
     })),
+    droppedEventsCount: jsonUint32(s.droppedEventsCount),
+    droppedLinksCount: jsonUint32(s.droppedLinksCount),
     status: { code: jsonEnum(status.code, STATUS_CODE_NAMES), message: text(status.message) },
+    flags: jsonUint32(s.flags),
     resource,
-    scope,
+    scope: scope.name,
+    scopeVersion: scope.version,
+    scopeSchemaUrl: scope.schemaUrl,
   };
 }
 
@@ -554,7 +633,12 @@ export function decodeExportTraceRequestJson(body: unknown): ReceivedSpan[] {
   for (const resourceSpans of list(record(body).resourceSpans)) {
     const resource = jsonAttributes(record(record(resourceSpans).resource).attributes);
     for (const scopeSpans of list(record(resourceSpans).scopeSpans)) {
-      const scope = text(record(record(scopeSpans).scope).name);
+      const scopeRecord = record(record(scopeSpans).scope);
+      const scope = {
+        name: text(scopeRecord.name),
+        version: text(scopeRecord.version),
+        schemaUrl: text(record(scopeSpans).schemaUrl),
+      };
       for (const span of list(record(scopeSpans).spans)) {
         spans.push(jsonSpan(span, resource, scope));
       }

@@ -261,15 +261,14 @@ export class LeanSpan implements Span, ReadableSpan {
     if (typeof exception === 'string') {
       attributes['exception.message'] = exception;
     } else if (exception !== null && typeof exception === 'object') {
-      const type = exception.code !== undefined ? String(exception.code) : exception.name;
+      // As the SDK's span: a truthy code names the type, else the name does.
+      const type = exception.code ? String(exception.code) : exception.name;
       if (type) attributes['exception.type'] = type;
       if (exception.message) attributes['exception.message'] = exception.message;
       if (exception.stack) attributes['exception.stacktrace'] = exception.stack;
     }
-    if (
-      attributes['exception.type'] !== undefined ||
-      attributes['exception.message'] !== undefined
-    ) {
+    // As the SDK's span: an event only with a non-empty type or message.
+    if (attributes['exception.type'] || attributes['exception.message']) {
       this.addEvent('exception', attributes, time);
     }
   }
