@@ -411,7 +411,7 @@ export function encodeExportRequest(resource: Buffer, spans: readonly EncodedSpa
     let size = fieldSize(scope.length);
     for (const bytes of group.spans) size += fieldSize(bytes.length);
     if (group.scope.schemaUrl) size += fieldSize(Buffer.byteLength(group.scope.schemaUrl));
-    return { ...group, scope: group.scope, scopeBytes: scope, size };
+    return { ...group, scopeBytes: scope, size };
   });
   let resourceSpansSize = fieldSize(resource.length);
   for (const scope of scopes) resourceSpansSize += fieldSize(scope.size);

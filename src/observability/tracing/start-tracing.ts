@@ -28,8 +28,7 @@ import {
 } from '@opentelemetry/semantic-conventions';
 import { metrics } from '../metrics';
 import type { TracingConfig } from '../observability.schema';
-import type { BatchExporter } from './bounded-batch-processor';
-import { BoundedBatchProcessor } from './bounded-batch-processor';
+import { type BatchExporter, BoundedBatchProcessor } from './bounded-batch-processor';
 import { LeanTracerProvider } from './lean-tracer';
 import { OtlpGrpcExporter } from './otlp-grpc-exporter';
 import { OtlpHttpExporter } from './otlp-http-exporter';
