@@ -9,7 +9,9 @@
 # sending 1 KiB PUTs at concurrency 16; the traced one exports OTLP/HTTP to a counting sink on
 # its CPU. The two sides swap CPUs every round, so a CPU that is slower than the other (this
 # VM's two vCPUs often differ) weighs on both equally, and the geometric mean of the per-round
-# on/off ratios cancels it. Two untraced gateways measured this way come out within 1 %.
+# on/off ratios cancels it. Two untraced gateways measured this way came out within 1 %; a CPU
+# whose speed changes from one round to the next is not cancelled, so repeat a run before
+# trusting a difference of a few percent.
 # Needs two CPUs, taskset, wrk, gcc and curl. Prints each round, then the means.
 set -euo pipefail
 cd "$(dirname "$0")/.."
