@@ -3,36 +3,16 @@ import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
 import * as grpc from '@grpc/grpc-js';
-import { SpanKind } from '@opentelemetry/api';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
-import {
-  BasicTracerProvider,
-  InMemorySpanExporter,
-  SimpleSpanProcessor,
-} from '@opentelemetry/sdk-trace-base';
 import { decodeExportTraceRequest, type ReceivedSpan } from '../../../test/helpers/otlp-receiver';
 import { EXPORT_PATH, OtlpGrpcExporter, type OtlpGrpcOptions } from './otlp-grpc-exporter';
-import { type EncodedSpan, encodeResource, SpanEncoder } from './otlp-protobuf';
+import { encodeResource } from './otlp-protobuf';
+import { encodedSpans, exportOnce } from './tracing.testing';
 
 const RESOURCE = encodeResource({ 'service.name': 'otlp-grpc-exporter-spec' });
 
-/** Real finished spans from the SDK, encoded as the export queue holds them. */
-function finishedSpans(...names: string[]): EncodedSpan[] {
-  const memory = new InMemorySpanExporter();
-  const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(memory)] });
-  const tracer = provider.getTracer('otlp-grpc-exporter-spec', '1.2.3');
-  for (const name of names) {
-    tracer
-      .startSpan(name, { kind: SpanKind.SERVER, attributes: { 'mizuchi.route': 'uploads' } })
-      .end();
-  }
-  const encoder = new SpanEncoder({ recordObjectKeys: false });
-  return memory.getFinishedSpans().map((span) => encoder.encode(span));
-}
-
-function exportOnce(exporter: OtlpGrpcExporter, spans: EncodedSpan[]): Promise<ExportResult> {
-  return new Promise<ExportResult>((resolve) => exporter.export(spans, resolve));
-}
+const finishedSpans = (...names: string[]) =>
+  encodedSpans({ name: 'otlp-grpc-exporter-spec', version: '1.2.3' }, ...names);
 
 /** A port that nothing listens on: bound, noted, released. */
 async function closedPort(): Promise<number> {

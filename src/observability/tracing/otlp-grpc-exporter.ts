@@ -8,11 +8,10 @@
  * @see https://opentelemetry.io/docs/specs/otlp/#otlpgrpc
  */
 import * as http2 from 'node:http2';
-import { gzipSync } from 'node:zlib';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import { toError } from '../../common/to-error';
 import type { BatchExporter } from './bounded-batch-processor';
-import { type EncodedSpan, encodeExportRequest } from './otlp-protobuf';
+import { type EncodedSpan, exportBody } from './otlp-protobuf';
 
 /** The collector's trace export method. */
 export const EXPORT_PATH = '/opentelemetry.proto.collector.trace.v1.TraceService/Export';
@@ -50,8 +49,7 @@ export class OtlpGrpcExporter implements BatchExporter<EncodedSpan> {
   export(spans: EncodedSpan[], done: (result: ExportResult) => void): void {
     let message: Buffer;
     try {
-      message = encodeExportRequest(this.options.resource, spans);
-      if (this.options.compression === 'gzip') message = gzipSync(message);
+      message = exportBody(this.options.resource, spans, this.options.compression);
     } catch (error) {
       done({ code: ExportResultCode.FAILED, error: toError(error) });
       return;

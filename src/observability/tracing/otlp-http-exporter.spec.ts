@@ -1,16 +1,11 @@
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
-import { SpanKind } from '@opentelemetry/api';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
-import {
-  BasicTracerProvider,
-  InMemorySpanExporter,
-  SimpleSpanProcessor,
-} from '@opentelemetry/sdk-trace-base';
 import { decodeExportTraceRequest } from '../../../test/helpers/otlp-receiver';
 import { OtlpHttpExporter, tracesUrl, type OtlpHttpOptions } from './otlp-http-exporter';
-import { type EncodedSpan, encodeResource, SpanEncoder } from './otlp-protobuf';
+import { encodeResource } from './otlp-protobuf';
+import { encodedSpans, exportOnce } from './tracing.testing';
 
 const RESOURCE = encodeResource({ 'service.name': 'otlp-http-exporter-spec' });
 
@@ -86,23 +81,8 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
-/** Real finished spans from the SDK, encoded as the export queue holds them. */
-function finishedSpans(...names: string[]): EncodedSpan[] {
-  const memory = new InMemorySpanExporter();
-  const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(memory)] });
-  const tracer = provider.getTracer('otlp-http-exporter-spec');
-  for (const name of names) {
-    tracer
-      .startSpan(name, { kind: SpanKind.SERVER, attributes: { 'mizuchi.route': 'uploads' } })
-      .end();
-  }
-  const encoder = new SpanEncoder({ recordObjectKeys: false });
-  return memory.getFinishedSpans().map((span) => encoder.encode(span));
-}
-
-function exportOnce(exporter: OtlpHttpExporter, spans: EncodedSpan[]): Promise<ExportResult> {
-  return new Promise<ExportResult>((resolve) => exporter.export(spans, resolve));
-}
+const finishedSpans = (...names: string[]) =>
+  encodedSpans({ name: 'otlp-http-exporter-spec' }, ...names);
 
 /** Span names, scope and resource of a body, as an independent decoder reads them. */
 function contentOf(body: Buffer) {

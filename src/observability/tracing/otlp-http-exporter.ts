@@ -5,11 +5,10 @@
  */
 import * as http from 'node:http';
 import * as https from 'node:https';
-import { gzipSync } from 'node:zlib';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import { toError } from '../../common/to-error';
 import type { BatchExporter } from './bounded-batch-processor';
-import { type EncodedSpan, encodeExportRequest } from './otlp-protobuf';
+import { type EncodedSpan, exportBody } from './otlp-protobuf';
 
 /** Settings of an OtlpHttpExporter. */
 export interface OtlpHttpOptions {
@@ -45,8 +44,7 @@ export class OtlpHttpExporter implements BatchExporter<EncodedSpan> {
   export(spans: EncodedSpan[], done: (result: ExportResult) => void): void {
     let body: Buffer;
     try {
-      body = encodeExportRequest(this.options.resource, spans);
-      if (this.options.compression === 'gzip') body = gzipSync(body);
+      body = exportBody(this.options.resource, spans, this.options.compression);
     } catch (error) {
       done({ code: ExportResultCode.FAILED, error: toError(error) });
       return;

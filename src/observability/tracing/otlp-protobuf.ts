@@ -10,6 +10,7 @@
  * @see https://github.com/open-telemetry/opentelemetry-proto/blob/main/opentelemetry/proto/trace/v1/trace.proto
  * @see https://protobuf.dev/programming-guides/encoding/
  */
+import { gzipSync } from 'node:zlib';
 import { type Attributes, type HrTime, type SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import type { InstrumentationScope } from '@opentelemetry/core';
 import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace-base';
@@ -437,4 +438,14 @@ export function encodeExportRequest(resource: Buffer, spans: readonly EncodedSpa
     if (scope.scope.schemaUrl) w.string(3, scope.scope.schemaUrl);
   }
   return w.written;
+}
+
+/** The body an exporter sends: the request for `spans`, gzipped when asked. */
+export function exportBody(
+  resource: Buffer,
+  spans: readonly EncodedSpan[],
+  compression: 'gzip' | 'none',
+): Buffer {
+  const request = encodeExportRequest(resource, spans);
+  return compression === 'gzip' ? gzipSync(request) : request;
 }

@@ -20,6 +20,7 @@ import {
 } from '@opentelemetry/api';
 import type { NextFunction, Request, Response } from 'express';
 import type { TLSSocket } from 'node:tls';
+import { probePrefix } from '../logging/access-log';
 import { tracer } from './spans';
 import { tracingActive } from './tracing-status';
 
@@ -28,12 +29,8 @@ import { tracingActive } from './tracing-status';
  * under `ignoredPrefixes` (probes, scrapes).
  */
 export function serverSpan(ignoredPrefixes: readonly string[]) {
-  const ignored = (path: string) =>
-    ignoredPrefixes.some(
-      (p) => path.startsWith(p) && (path.length === p.length || path.charCodeAt(p.length) === 47),
-    );
   return (req: Request, res: Response, next: NextFunction): void => {
-    if (!tracingActive() || ignored(req.path)) {
+    if (!tracingActive() || probePrefix(req.path, ignoredPrefixes) !== undefined) {
       next();
       return;
     }

@@ -3,7 +3,8 @@
  * spans in memory, the AsyncLocalStorage context manager and the W3C propagator, registered
  * globally for one describe block, with tracing marked as running (tracingActive()).
  */
-import { context, propagation, trace } from '@opentelemetry/api';
+import { context, propagation, SpanKind, trace } from '@opentelemetry/api';
+import type { ExportResult } from '@opentelemetry/core';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import {
@@ -11,6 +12,8 @@ import {
   InMemorySpanExporter,
   SimpleSpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
+import type { BatchExporter } from './bounded-batch-processor';
+import { type EncodedSpan, SpanEncoder } from './otlp-protobuf';
 import { setTracingStatusSource, type TracingStatusSource } from './tracing-status';
 
 /** The status source of a running tracer whose exports succeed. */
@@ -38,4 +41,29 @@ export function useInMemoryTracing(): InMemorySpanExporter {
   });
   beforeEach(() => memory.reset());
   return memory;
+}
+
+/** Finished SERVER spans from the SDK (route `uploads`), encoded as the export queue holds them. */
+export function encodedSpans(
+  scope: { name: string; version?: string },
+  ...names: string[]
+): EncodedSpan[] {
+  const memory = new InMemorySpanExporter();
+  const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(memory)] });
+  const tracer = provider.getTracer(scope.name, scope.version);
+  for (const name of names) {
+    tracer
+      .startSpan(name, { kind: SpanKind.SERVER, attributes: { 'mizuchi.route': 'uploads' } })
+      .end();
+  }
+  const encoder = new SpanEncoder({ recordObjectKeys: false });
+  return memory.getFinishedSpans().map((span) => encoder.encode(span));
+}
+
+/** One export's result. */
+export function exportOnce(
+  exporter: BatchExporter<EncodedSpan>,
+  spans: EncodedSpan[],
+): Promise<ExportResult> {
+  return new Promise<ExportResult>((resolve) => exporter.export(spans, resolve));
 }
