@@ -1,28 +1,33 @@
 #!/usr/bin/env bash
-# Tracing overhead, measured in pinned pairs (docs/TRACING.md, "Tracing overhead").
+# Tracing overhead, measured on one CPU in fresh process pairs (docs/TRACING.md, "Tracing overhead").
 #
-#   bash bench/tracing-pinned.sh [--rounds 8] [--seconds 5] [--sampling always|never]
-#                                [--traced-env 'NAME=value ...']
+#   bash bench/tracing-pinned.sh [--pairs 6] [--rounds 6] [--seconds 1] [--warmup 5]
+#                                [--sampling always|never|ratio:R|off] [--traced-env 'NAME=v ...']
+#                                [--node PATH]
 #
-# The untraced and the traced gateway (dist/src/main.js, built by `npm run build`) run at the
-# same time, each pinned to its own CPU with its own S3 sink (bench/sink.c) and its own wrk
-# sending 1 KiB PUTs at concurrency 16; the traced one exports OTLP/HTTP to a counting sink on
-# its CPU. The two sides swap CPUs every round, so a CPU that is slower than the other (this
-# VM's two vCPUs often differ) weighs on both equally, and the geometric mean of the per-round
-# on/off ratios cancels it. Two untraced gateways measured this way came out within 1 %; a CPU
-# whose speed changes from one round to the next is not cancelled, so repeat a run before
-# trusting a difference of a few percent.
-# Needs two CPUs, taskset, wrk, gcc and curl. Prints each round, then the means.
+# An untraced and a traced gateway (dist/src/main.js, built by `npm run build`) both run pinned
+# to CPU 1; the S3 sink (bench/sink.c), the OTLP sink that the traced one exports to, and wrk
+# (1 KiB PUTs at concurrency 16) run on CPU 0. wrk loads one gateway at a time, in the order
+# ABBA, so a CPU whose speed drifts weighs on both sides alike, and both sides share one CPU's
+# caches and one kernel path. Two untraced gateways still differ by up to 7 % from one process
+# pair to the next (JIT decisions, heap layout), so the measurement restarts both for each of
+# --pairs pairs, alternating which starts first, and reports the geometric mean over every
+# round of every pair with the range of the pairs. `--sampling off` makes both sides untraced:
+# the noise floor. CPU is the gateway process's, all threads (V8's compiler and GC helpers
+# included). Needs two CPUs, taskset, wrk, gcc and curl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-rounds=8 seconds=5 sampling=always traced_env=''
+pairs=6 rounds=6 seconds=1 warmup=5 sampling=always traced_env='' node_bin=node
 while [ $# -gt 0 ]; do
   case "$1" in
+    --pairs) pairs=$2; shift 2 ;;
     --rounds) rounds=$2; shift 2 ;;
     --seconds) seconds=$2; shift 2 ;;
+    --warmup) warmup=$2; shift 2 ;;
     --sampling) sampling=$2; shift 2 ;;
     --traced-env) traced_env=$2; shift 2 ;;
+    --node) node_bin=$2; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -50,82 +55,91 @@ wait_for() { # port
   echo "tracing-pinned: nothing answers on port $1" >&2; exit 1
 }
 
-start_sink() { # name: starts bench/sink.c, its pid in $work/name.pid, its port in $work/name.out
-  "$work/sink" 0 >"$work/$1.out" 2>&1 </dev/null &
-  pids+=($!)
-  echo $! >"$work/$1.pid"
-}
-sink_port() { # name
-  for _ in $(seq 50); do grep -q listening "$work/$1.out" 2>/dev/null && break; sleep 0.1; done
-  awk '/listening/ {print $2}' "$work/$1.out"
-}
-start_sink sink-off
-start_sink sink-on
-sink_off=$(sink_port sink-off)
-sink_on=$(sink_port sink-on)
+taskset -c 0 "$work/sink" 0 >"$work/sink.out" 2>&1 </dev/null &
+pids+=($!)
+for _ in $(seq 50); do grep -q listening "$work/sink.out" 2>/dev/null && break; sleep 0.1; done
+sink=$(awk '/listening/ {print $2}' "$work/sink.out")
 otlp_port=$(free_port)
-node -e "
-  let n = 0;
-  require('http').createServer((req, res) => { req.resume(); req.on('end', () => { n++; res.end(); }); })
-    .listen($otlp_port, '127.0.0.1');
-  process.on('SIGTERM', () => { console.log(n); process.exit(0); });" >"$work/otlp.out" 2>&1 </dev/null &
-otlp_pid=$!
-pids+=("$otlp_pid")
+taskset -c 0 node -e "
+  require('http').createServer((req, res) => { req.resume(); req.on('end', () => res.end()); })
+    .listen($otlp_port, '127.0.0.1');" >/dev/null 2>&1 </dev/null &
+pids+=($!)
 
-config() { # name port sink tracing
+tracing_of() { # sampling
+  case "$1" in
+    off) echo '{ enabled: false }' ;;
+    ratio:*) echo "{ enabled: true, sampling: { strategy: ratio, ratio: ${1#ratio:} }, otlp: { endpoint: 'http://127.0.0.1:$otlp_port' } }" ;;
+    *) echo "{ enabled: true, sampling: { strategy: $1 }, otlp: { endpoint: 'http://127.0.0.1:$otlp_port' } }" ;;
+  esac
+}
+config() { # name port tracing
   cat >"$work/$1.yaml" <<YAML
 server: { address: 127.0.0.1:$2 }
 logging: { level: warn }
-tracing: $4
+tracing: $3
 buckets:
   - name: x
     path_prefix: /x
     upload: { multipart_threshold: 5GiB }
-    s3: { bucket: b, endpoint: http://127.0.0.1:$3, region: us-east-1, access_key: AK, secret_key: SK }
+    s3: { bucket: b, endpoint: http://127.0.0.1:$sink, region: us-east-1, access_key: AK, secret_key: SK }
 YAML
 }
-port_off=$(free_port)
-port_on=$(free_port)
-config off "$port_off" "$sink_off" '{ enabled: false }'
-config on "$port_on" "$sink_on" \
-  "{ enabled: true, sampling: { strategy: $sampling }, otlp: { endpoint: 'http://127.0.0.1:$otlp_port' } }"
-node dist/src/main.js --config "$work/off.yaml" >"$work/gw-off.log" 2>&1 </dev/null &
-gw_off=$!
-pids+=("$gw_off")
-# shellcheck disable=SC2086 # --traced-env is a list of NAME=value words
-env $traced_env node dist/src/main.js --config "$work/on.yaml" >"$work/gw-on.log" 2>&1 </dev/null &
-gw_on=$!
-pids+=("$gw_on")
-wait_for "$port_off"
-wait_for "$port_on"
+ports=("$(free_port)" "$(free_port)")
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-pin() { taskset -a -pc "$1" "$2" >/dev/null; }
-load() { # cpu port seconds -> requests
-  taskset -c "$1" wrk -t1 -c16 -d"${3}s" -s bench/wrk-put.lua "http://127.0.0.1:$2/x/k" -- "$work/body" |
+load() { # port seconds -> requests
+  taskset -c 0 wrk -t1 -c16 -d"${2}s" -s bench/wrk-put.lua "http://127.0.0.1:$1/x/k" -- "$work/body" |
     sed -n 's/.*"requests":\([0-9]*\).*/\1/p'
 }
+start_gateway() { # name: starts it, its pid in gw[name]
+  # shellcheck disable=SC2086 # --traced-env is a list of NAME=value words
+  local env_words=''
+  [ "$1" = on ] && env_words=$traced_env
+  # One simple command, so that $! is the gateway itself (env and taskset exec it).
+  env $env_words taskset -c 1 "$node_bin" dist/src/main.js --config "$work/$1.yaml" >"$work/gw-$1.log" 2>&1 </dev/null &
+  gw[$1]=$!
+  pids+=($!)
+}
 
-echo "tracing-pinned: $rounds rounds of ${seconds}s, traced gateway sampling '$sampling'${traced_env:+, env $traced_env}"
+declare -A gw=()
+echo "tracing-pinned: $pairs pairs x $rounds rounds x ${seconds}s each side after ${warmup}s of warm-up," \
+  "traced side '$sampling'${traced_env:+ with $traced_env}, $("$node_bin" --version)"
 : >"$work/rounds"
-for round in $(seq 0 "$rounds"); do
-  a=$((round % 2)) b=$((1 - round % 2))
-  pin "$a" "$(cat "$work/sink-off.pid")"; pin "$a" "$gw_off"
-  pin "$b" "$(cat "$work/sink-on.pid")"; pin "$b" "$gw_on"; pin "$b" "$otlp_pid"
-  duration=$seconds
-  [ "$round" = 0 ] && duration=3 # warm-up, not counted
-  t_off=$(cpu_ticks "$gw_off") t_on=$(cpu_ticks "$gw_on")
-  load "$a" "$port_off" "$duration" >"$work/n-off" &
-  n_on=$(load "$b" "$port_on" "$duration")
-  wait $!
-  n_off=$(cat "$work/n-off")
-  c_off=$(($(cpu_ticks "$gw_off") - t_off)) c_on=$(($(cpu_ticks "$gw_on") - t_on))
-  [ "$round" = 0 ] && continue
-  echo "$n_off $n_on $c_off $c_on" >>"$work/rounds"
-  awk -v r="$round" -v a="$a" -v d="$duration" -v n0="$n_off" -v n1="$n_on" -v c0="$c_off" -v c1="$c_on" 'BEGIN {
-    printf "round %d (untraced on cpu %d): req/s off %.0f on %.0f (%.3f), CPU us/req off %.0f on %.0f (%.3f)\n",
-      r, a, n0 / d, n1 / d, n1 / n0, c0 * 1e4 / n0, c1 * 1e4 / n1, (c1 / n1) / (c0 / n0) }'
+for pair in $(seq 1 "$pairs"); do
+  # Odd pairs start the untraced gateway first, even pairs the traced one, and the two swap
+  # ports: neither the start order nor a port favours a side.
+  if [ $((pair % 2)) = 1 ]; then first=off second=on; else first=on second=off; fi
+  port_off=${ports[$((pair % 2))]} port_on=${ports[$((1 - pair % 2))]}
+  config off "$port_off" "$(tracing_of off)"
+  config on "$port_on" "$(tracing_of "$sampling")"
+  start_gateway "$first"
+  start_gateway "$second"
+  wait_for "$port_off"
+  wait_for "$port_on"
+  load "$port_off" "$warmup" >/dev/null
+  load "$port_on" "$warmup" >/dev/null
+  : >"$work/pair"
+  for round in $(seq 1 "$rounds"); do
+    if [ $((round % 2)) = 1 ]; then order="off on"; else order="on off"; fi
+    for side in $order; do
+      port=$port_off
+      [ "$side" = on ] && port=$port_on
+      t=$(cpu_ticks "${gw[$side]}")
+      n=$(load "$port" "$seconds")
+      eval "n_$side=$n c_$side=$(($(cpu_ticks "${gw[$side]}") - t))"
+    done
+    echo "$n_off $n_on $c_off $c_on" | tee -a "$work/rounds" >>"$work/pair"
+  done
+  kill "${gw[off]}" "${gw[on]}"
+  wait "${gw[off]}" "${gw[on]}" 2>/dev/null || true
+  awk -v p="$pair" -v f="$first" -v d="$seconds" '
+    { r += log($2 / $1); c += log(($4 / $2) / ($3 / $1)); n0 += $1; n1 += $2; k++ }
+    END { printf "pair %d (%s started first): req/s off %.0f on %.0f, on/off %.3f, CPU per request on/off %.3f\n",
+      p, f, n0 / (k * d), n1 / (k * d), exp(r / k), exp(c / k) }' "$work/pair" | tee -a "$work/pairs"
 done
 awk '{ r += log($2 / $1); c += log(($4 / $2) / ($3 / $1)); n++ } END {
   printf "geometric means over %d rounds: requests/s on/off %.3f, CPU per request on/off %.3f\n",
     n, exp(r / n), exp(c / n) }' "$work/rounds"
+awk '{ print $(NF - 5) + 0 }' "$work/pairs" | sort -n | awk '{ v[NR] = $1 } END {
+  m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+  printf "pairs: median %.3f, range %.3f to %.3f (requests/s on/off)\n", m, v[1], v[NR] }'
