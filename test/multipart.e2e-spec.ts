@@ -10,10 +10,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { closeDirectS3, createTestBucket, destroyTestBucket } from './helpers/ceph';
+import { closeDirectS3, createTestBucket, destroyTestBucket, directS3 } from './helpers/ceph';
 import { cephRoute, createTestApp, filesystemRoute, type TestApp } from './helpers/create-test-app';
 import {
   BodyDigest,
@@ -275,6 +275,42 @@ describe.each(BACKENDS)('client-driven multipart on the raw wire into $name', ({
     expect(await view().pendingUploads()).toEqual([]);
     expect(await view().stored(key)).toBeUndefined();
   });
+});
+
+describe('object attributes of a multipart upload into the Ceph RADOS Gateway', () => {
+  // Header values travel as bytes: a client's UTF-8 arrives in Node as one Latin-1 character
+  // per byte, and must reach the backend as the same bytes, signed over those bytes.
+  const utf8OnTheWire = (text: string) => Buffer.from(text, 'utf8').toString('latin1');
+
+  it.each([
+    ['ASCII metadata', 'raw/attributes-ascii.bin', 'scanner-7'],
+    ['UTF-8 metadata', 'raw/attributes-utf8.bin', utf8OnTheWire('café ✓ 日本')],
+  ])(
+    'keeps the Content-Type and the x-amz-meta-* headers given to CreateMultipartUpload (%s)',
+    async (_name, key, note) => {
+      const created = await call('POST', `/${CEPH}/${key}?uploads`, undefined, {
+        'content-type': 'text/csv',
+        'x-amz-meta-note': note,
+      });
+      expectStatus(created, 200);
+      const id = xmlField(created.text, 'UploadId') ?? '';
+      const part = randomBytes(64 * KiB);
+      const etag = await storePart(CEPH, key, id, 1, part);
+      expectStatus(await complete(CEPH, key, id, completeXml([{ partNumber: 1, etag }])), 200);
+
+      const head = await directS3().send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+      expect({ type: head.ContentType, note: head.Metadata?.note }).toEqual({
+        type: 'text/csv',
+        note,
+      });
+      expect(await views[CEPH].stored(key)).toEqual({
+        md5: md5Hex(part),
+        size: part.length,
+        etag: multipartEtag([part]),
+      });
+      expect(await views[CEPH].pendingUploads()).toEqual([]);
+    },
+  );
 });
 
 describe.each(BACKENDS)('bound upload ids on $name', ({ prefix }) => {

@@ -3,16 +3,20 @@
  * the route's keep-alive agent. A CPU profile of small uploads put about 30 % of the gateway's
  * work per request in the SDK's middleware stack, endpoint resolution and serde; this does the
  * same wire work directly. It is used only where it is simple to be exactly right: an explicit
- * endpoint and static keys. Everything else (and every control call) stays on the SDK client.
+ * endpoint and static keys. CreateMultipartUpload goes this way too, because it carries the
+ * object's headers: the client's header bytes are signed and sent as they came (the SDK would
+ * sign a UTF-8 metadata value over other bytes than it sends, and the backend would refuse it).
+ * The other control calls stay on the SDK client.
  */
 import * as http from 'node:http';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Readable } from 'node:stream';
 import {
   type ChecksumAlgorithmName,
   CHECKSUM_HEADERS,
   type ObjectAttributes,
 } from '@mizuchi/s3-protocol';
-import { escapeUriComponent, RequestSigner, signedQueryString } from '@mizuchi/sigv4';
+import { EMPTY_SHA256, escapeUriComponent, RequestSigner, signedQueryString } from '@mizuchi/sigv4';
 import { type ClientTarget, startClientSpan } from '../observability/tracing/client-span';
 import type { S3BackendConfig } from './s3-client.factory';
 
@@ -80,6 +84,40 @@ function xmlField(xml: string, name: string): string | undefined {
   return match?.[1];
 }
 
+const XML_ENTITIES: Record<string, string> = {
+  '&amp;': '&',
+  '&lt;': '<',
+  '&gt;': '>',
+  '&quot;': '"',
+  '&apos;': "'",
+};
+
+/** The text of an XML element, its five predefined entities decoded. */
+function xmlText(xml: string, name: string): string | undefined {
+  return xmlField(xml, name)?.replace(
+    /&(?:amp|lt|gt|quot|apos);/g,
+    (entity) => XML_ENTITIES[entity],
+  );
+}
+
+/** The backend's error answer as the error mapBackendError reads. */
+function backendFailure(res: http.IncomingMessage, xml: string): BackendFailure {
+  const status = res.statusCode ?? 0;
+  const code = xmlField(xml, 'Code') ?? (status >= 500 ? 'InternalError' : 'UnknownError');
+  const failure = new Error(xmlField(xml, 'Message') ?? `HTTP ${status}`) as BackendFailure;
+  failure.name = code;
+  failure.Code = code;
+  failure.$metadata = {
+    httpStatusCode: status,
+    requestId: res.headers['x-amz-request-id'] as string | undefined,
+  };
+  return failure;
+}
+
+/** Backoff between attempts of a control request: as the SDK's standard retry strategy. */
+const BASE_BACKOFF_MS = 100;
+const MAX_BACKOFF_MS = 20_000;
+
 /** Sends signed PUTs to one bucket. */
 export class LeanDataClient {
   private readonly signer: RequestSigner;
@@ -127,68 +165,83 @@ export class LeanDataClient {
     );
   }
 
-  async put(input: LeanPut): Promise<LeanAnswer> {
-    const path = `${this.pathPrefix}/${encodeKeyPath(input.key)}`;
+  /**
+   * CreateMultipartUpload: a signed `POST ?uploads` carrying the object's headers. Resolves with
+   * the backend's UploadId. Like the SDK's control calls it is tried up to `max_attempts` times
+   * when no answer came (reset, refused, timed out) or the answer was a 5xx or 429, with full
+   * jitter backoff; nothing else is retried.
+   */
+  async createMultipart(input: {
+    key: string;
+    headers: Record<string, string>;
+    signal?: AbortSignal;
+  }): Promise<string> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.createMultipartOnce(input);
+      } catch (err) {
+        if (attempt >= this.cfg.max_attempts || input.signal?.aborted === true) throw err;
+        const status = (err as Partial<BackendFailure>).$metadata?.httpStatusCode;
+        if (status !== undefined && status < 500 && status !== 429) throw err;
+        await delay(Math.random() * Math.min(MAX_BACKOFF_MS, BASE_BACKOFF_MS * 2 ** attempt));
+      }
+    }
+  }
+
+  private createMultipartOnce(input: {
+    key: string;
+    headers: Record<string, string>;
+    signal?: AbortSignal;
+  }): Promise<string> {
     const headers: Record<string, string> = {
       ...input.headers,
-      host: this.host,
+      'content-length': '0',
+      'x-amz-content-sha256': EMPTY_SHA256,
+    };
+    return new Promise<string>((resolve, reject) => {
+      const req = this.open('POST', input.key, { uploads: '' }, headers, (res) =>
+        readText(
+          res,
+          (xml) => {
+            const status = res.statusCode ?? 0;
+            if (status < 200 || status >= 300) return reject(backendFailure(res, xml));
+            const uploadId = xmlText(xml, 'UploadId');
+            if (uploadId === undefined || uploadId === '') {
+              reject(new Error('the backend answered CreateMultipartUpload without an UploadId'));
+            } else {
+              resolve(uploadId);
+            }
+          },
+          reject,
+        ),
+      );
+      // Nothing is created until the backend answers, so an abort may cut the request at once.
+      const onAbort = () => req.destroy(toError(input.signal?.reason));
+      if (input.signal?.aborted === true) onAbort();
+      else input.signal?.addEventListener('abort', onAbort, { once: true });
+      req.on('close', () => input.signal?.removeEventListener('abort', onAbort));
+      req.on('error', reject);
+      req.end();
+    });
+  }
+
+  async put(input: LeanPut): Promise<LeanAnswer> {
+    const headers: Record<string, string> = {
+      ...input.headers,
       'content-length': String(input.contentLength),
       'x-amz-content-sha256': input.payloadSha256 ?? 'UNSIGNED-PAYLOAD',
     };
-    const query = signedQueryString(input.query);
-    Object.assign(headers, this.signer.sign({ method: 'PUT', path, query, headers }));
-    // Under an upload span: a client span of its own, and its traceparent (sent unsigned).
-    const span = startClientSpan('PUT', this.target);
-    const options: http.RequestOptions = {
-      protocol: this.base.protocol,
-      hostname: this.base.hostname,
-      port: this.base.port,
-      method: 'PUT',
-      path: query === '' ? path : `${path}?${query}`,
-      headers: span === undefined ? headers : Object.assign(headers, span.headers),
-      // The agent of the endpoint's scheme (https.Agent for https), which ClientRequest uses.
-      agent: this.agent,
-    };
     return new Promise<LeanAnswer>((resolve, reject) => {
-      let answered: number | undefined;
-      let requestError: Error | undefined;
-      // ClientRequest itself, not http.request: the http instrumentation wraps http.request to
-      // make client spans, and these requests make their own (client-span.ts).
-      const req = new http.ClientRequest(options, (res) => {
+      const req = this.open('PUT', input.key, input.query, headers, (res) => {
         const status = res.statusCode ?? 0;
-        answered = status;
         if (status >= 200 && status < 300) {
           res.resume();
           res.on('end', () => resolve({ headers: res.headers }));
           res.on('error', reject);
           return;
         }
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('error', reject);
-        res.on('end', () => {
-          const xml = Buffer.concat(chunks).toString('utf8');
-          const code = xmlField(xml, 'Code') ?? (status >= 500 ? 'InternalError' : 'UnknownError');
-          const failure = new Error(xmlField(xml, 'Message') ?? `HTTP ${status}`) as BackendFailure;
-          failure.name = code;
-          failure.Code = code;
-          failure.$metadata = {
-            httpStatusCode: status,
-            requestId: res.headers['x-amz-request-id'] as string | undefined,
-          };
-          reject(failure);
-        });
+        readText(res, (xml) => reject(backendFailure(res, xml)), reject);
       });
-      if (span !== undefined) {
-        req.on('error', (err) => (requestError ??= err));
-        req.once('close', () =>
-          span.end(
-            requestError === undefined && answered !== undefined
-              ? { status: answered }
-              : { error: requestError ?? new Error('the backend connection closed') },
-          ),
-        );
-      }
       const idleMs = this.cfg.timeout_seconds * 1000;
       let sent = false;
       // Once the whole body is sent, the backend may already have stored the object: cutting
@@ -201,12 +254,6 @@ export class LeanDataClient {
       if (input.signal?.aborted === true) onAbort();
       else input.signal?.addEventListener('abort', onAbort, { once: true });
       req.on('close', () => input.signal?.removeEventListener('abort', onAbort));
-      req.on('timeout', () => {
-        const timeout = new Error('the backend did not answer in time');
-        timeout.name = 'TimeoutError';
-        req.destroy(timeout);
-      });
-      req.setTimeout(idleMs);
       req.on('finish', () => {
         sent = true;
         // A spliced body moves past Node, which turns the socket's timeout off meanwhile: the
@@ -218,6 +265,76 @@ export class LeanDataClient {
       input.body.pipe(req);
     });
   }
+
+  /**
+   * A signed request for the object `key` (`headers` must hold its content-length and payload
+   * hash), with a client span of its own under an upload span and the route's idle timeout.
+   * `onResponse` gets the backend's answer.
+   */
+  private open(
+    method: 'PUT' | 'POST',
+    key: string,
+    query: Record<string, string> | undefined,
+    headers: Record<string, string>,
+    onResponse: (res: http.IncomingMessage) => void,
+  ): http.ClientRequest {
+    const path = `${this.pathPrefix}/${encodeKeyPath(key)}`;
+    const queryString = signedQueryString(query);
+    headers.host = this.host;
+    Object.assign(headers, this.signer.sign({ method, path, query: queryString, headers }));
+    // Under an upload span: a client span of its own, and its traceparent (sent unsigned).
+    const span = startClientSpan(method, this.target);
+    if (span !== undefined) Object.assign(headers, span.headers);
+    let answered: number | undefined;
+    // ClientRequest itself, not http.request: the http instrumentation wraps http.request to
+    // make client spans, and these requests make their own (client-span.ts).
+    const req = new http.ClientRequest(
+      {
+        protocol: this.base.protocol,
+        hostname: this.base.hostname,
+        port: this.base.port,
+        method,
+        path: queryString === '' ? path : `${path}?${queryString}`,
+        headers,
+        // The agent of the endpoint's scheme (https.Agent for https), which ClientRequest uses.
+        agent: this.agent,
+      },
+      (res) => {
+        answered = res.statusCode ?? 0;
+        onResponse(res);
+      },
+    );
+    if (span !== undefined) {
+      let requestError: Error | undefined;
+      req.on('error', (err) => (requestError ??= err));
+      req.once('close', () =>
+        span.end(
+          requestError === undefined && answered !== undefined
+            ? { status: answered }
+            : { error: requestError ?? new Error('the backend connection closed') },
+        ),
+      );
+    }
+    req.on('timeout', () => {
+      const timeout = new Error('the backend did not answer in time');
+      timeout.name = 'TimeoutError';
+      req.destroy(timeout);
+    });
+    req.setTimeout(this.cfg.timeout_seconds * 1000);
+    return req;
+  }
+}
+
+/** Reads a (small) answer body to its end as UTF-8. */
+function readText(
+  res: http.IncomingMessage,
+  done: (text: string) => void,
+  fail: (err: Error) => void,
+): void {
+  const chunks: Buffer[] = [];
+  res.on('data', (chunk: Buffer) => chunks.push(chunk));
+  res.on('error', fail);
+  res.on('end', () => done(Buffer.concat(chunks).toString('utf8')));
 }
 
 function toError(reason: unknown): Error {

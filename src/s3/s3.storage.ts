@@ -201,6 +201,20 @@ export class S3Storage extends Storage {
   }
 
   async createMultipart(input: CreateMultipartInput): Promise<string> {
+    const lean = this.lean;
+    if (lean !== undefined) {
+      // The object's headers as on PutObject, less what belongs to a body: its MD5 and checksum.
+      const { 'content-md5': _md5, ...headers } = attributeHeaders({
+        ...input.attributes,
+        checksum: undefined,
+      });
+      if (input.checksumAlgorithm !== undefined) {
+        headers['x-amz-checksum-algorithm'] = input.checksumAlgorithm;
+      }
+      return this.call('CreateMultipartUpload', () =>
+        lean.createMultipart({ key: input.key, headers }),
+      );
+    }
     const { ContentMD5: _md5, ...params } = putObjectParams({
       ...input.attributes,
       checksum: undefined,
