@@ -915,6 +915,29 @@ describe('signatures made by @smithy/signature-v4', () => {
       expectSigV4Error(() => verifySigV4(altered, routeOptions()), 'SignatureDoesNotMatch');
     });
 
+    it('verifies a UTF-8 header value as the JavaScript SDK sends and signs it: its bytes', async () => {
+      const signed = await sign({
+        method: 'PUT',
+        path: objectPath('bucket', 'k'),
+        headers: { 'x-amz-meta-note': 'café ✓ 日本', 'content-length': '1' },
+        body: 'x',
+      });
+      // The SDK sends the value's UTF-8 bytes and signs them; Node hands a header value over
+      // one character per byte.
+      const wire = toWire(signed);
+      const asNodeSees = (text: string) => Buffer.from(text, 'utf8').toString('latin1');
+      const arrived = {
+        ...wire,
+        headers: { ...wire.headers, 'x-amz-meta-note': asNodeSees('café ✓ 日本') },
+      };
+      expect(() => verifySigV4(arrived, routeOptions())).not.toThrow();
+      const altered = {
+        ...wire,
+        headers: { ...wire.headers, 'x-amz-meta-note': asNodeSees('cafè ✓ 日本') },
+      };
+      expectSigV4Error(() => verifySigV4(altered, routeOptions()), 'SignatureDoesNotMatch');
+    });
+
     it('verifies a header value with a no-break space, as botocore signs it (all white space collapsed)', async () => {
       const signed = await sign({
         method: 'PUT',

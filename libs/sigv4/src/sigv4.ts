@@ -261,9 +261,23 @@ export function canonicalRequest(
   ].join('\n');
 }
 
+/**
+ * How the canonical request's characters become the bytes that are hashed. Node hands header
+ * values over one character per received byte, so `'latin1'` hashes the bytes as they arrived,
+ * as S3 does (the AWS SDK for JavaScript sends and signs a UTF-8 metadata value so). `'utf8'`
+ * re-encodes characters above 0x7f: the reading of a client that sends a character as one byte
+ * but signs its UTF-8.
+ */
+export type CanonicalEncoding = 'latin1' | 'utf8';
+
 /** The string to sign for a request's canonical form. */
-export function stringToSign(claim: SigV4Claim, canonical: string): string {
-  return [ALGORITHM, claim.amzDate, credentialScope(claim), sha256Hex(canonical)].join('\n');
+export function stringToSign(
+  claim: SigV4Claim,
+  canonical: string,
+  encoding: CanonicalEncoding = 'latin1',
+): string {
+  const digest = createHash('sha256').update(canonical, encoding).digest('hex');
+  return [ALGORITHM, claim.amzDate, credentialScope(claim), digest].join('\n');
 }
 
 /** Hex HMAC-SHA256 signature of a string with a signing key. */
@@ -341,18 +355,26 @@ export function verifySigV4(req: SigV4Request, options: VerifyOptions): Verified
     );
   }
   const key = signingKey(secret, claim.scopeDate, claim.region, claim.service);
-  const signatureFor = (style: WhitespaceStyle) => {
+  const matchesReading = (style: WhitespaceStyle, encoding: CanonicalEncoding) => {
     const canonical = decoded(() => canonicalRequest(req, claim, style));
-    return sign(key, stringToSign(claim, canonical));
+    return signaturesEqual(sign(key, stringToSign(claim, canonical, encoding)), claim.signature);
   };
-  // Clients collapse white space beyond blanks two ways (WhitespaceStyle); when a signed value
-  // has such white space, the second reading is tried too. Either is the client's own signature
-  // over the bytes that arrived.
-  const otherWhitespace = () =>
-    claim.signedHeaders.some((name) => hasOtherWhitespace(signedHeaderValue(req, name) ?? ''));
+  // Clients collapse white space beyond blanks two ways (WhitespaceStyle), and a few sign the
+  // UTF-8 of a character they send as one byte (CanonicalEncoding). When a signed value could
+  // read differently, the other readings are tried too. Each is the client's own signature
+  // over the bytes that arrived, which determine it.
   const matches =
-    signaturesEqual(signatureFor('all'), claim.signature) ||
-    (otherWhitespace() && signaturesEqual(signatureFor('blanks'), claim.signature));
+    matchesReading('all', 'latin1') ||
+    (() => {
+      const values = claim.signedHeaders.map((name) => signedHeaderValue(req, name) ?? '');
+      const otherWhitespace = values.some((value) => hasOtherWhitespace(value));
+      const nonAscii = values.some((value) => /[\u0080-\uffff]/.test(String(value)));
+      return (
+        (otherWhitespace && matchesReading('blanks', 'latin1')) ||
+        (nonAscii &&
+          (matchesReading('all', 'utf8') || (otherWhitespace && matchesReading('blanks', 'utf8'))))
+      );
+    })();
   if (!matches) {
     throw new SigV4Error(
       'SignatureDoesNotMatch',
