@@ -15,6 +15,7 @@ import {
   type ChecksumAlgorithmName,
   CHECKSUM_HEADERS,
   type ObjectAttributes,
+  unescapeXml,
 } from '@mizuchi/s3-protocol';
 import { EMPTY_SHA256, escapeUriComponent, RequestSigner, signedQueryString } from '@mizuchi/sigv4';
 import { type ClientTarget, startClientSpan } from '../observability/tracing/client-span';
@@ -61,6 +62,12 @@ export interface LeanPut {
   payloadSha256?: string;
 }
 
+/** One CreateMultipartUpload: the object's key and the headers of its attributes. */
+export interface LeanCreate {
+  key: string;
+  headers: Record<string, string>;
+}
+
 /** What the backend answered. */
 export interface LeanAnswer {
   headers: http.IncomingHttpHeaders;
@@ -84,20 +91,15 @@ function xmlField(xml: string, name: string): string | undefined {
   return match?.[1];
 }
 
-const XML_ENTITIES: Record<string, string> = {
-  '&amp;': '&',
-  '&lt;': '<',
-  '&gt;': '>',
-  '&quot;': '"',
-  '&apos;': "'",
-};
-
-/** The text of an XML element, its five predefined entities decoded. */
+/** The text of an XML element of a backend's answer, its references decoded. */
 function xmlText(xml: string, name: string): string | undefined {
-  return xmlField(xml, name)?.replace(
-    /&(?:amp|lt|gt|quot|apos);/g,
-    (entity) => XML_ENTITIES[entity],
-  );
+  const raw = xmlField(xml, name);
+  return raw === undefined
+    ? undefined
+    : unescapeXml(
+        raw,
+        (detail) => new Error(`the backend's <${name}> is not valid XML text: ${detail}`),
+      );
 }
 
 /** The backend's error answer as the error mapBackendError reads. */
@@ -118,7 +120,7 @@ function backendFailure(res: http.IncomingMessage, xml: string): BackendFailure 
 const BASE_BACKOFF_MS = 100;
 const MAX_BACKOFF_MS = 20_000;
 
-/** Sends signed PUTs to one bucket. */
+/** Sends signed PUTs (PutObject, UploadPart) and CreateMultipartUpload's POST to one bucket. */
 export class LeanDataClient {
   private readonly signer: RequestSigner;
   private readonly base: URL;
@@ -171,16 +173,12 @@ export class LeanDataClient {
    * when no answer came (reset, refused, timed out) or the answer was a 5xx or 429, with full
    * jitter backoff; nothing else is retried.
    */
-  async createMultipart(input: {
-    key: string;
-    headers: Record<string, string>;
-    signal?: AbortSignal;
-  }): Promise<string> {
+  async createMultipart(input: LeanCreate): Promise<string> {
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.createMultipartOnce(input);
       } catch (err) {
-        if (attempt >= this.cfg.max_attempts || input.signal?.aborted === true) throw err;
+        if (attempt >= this.cfg.max_attempts) throw err;
         const status = (err as Partial<BackendFailure>).$metadata?.httpStatusCode;
         if (status !== undefined && status < 500 && status !== 429) throw err;
         await delay(Math.random() * Math.min(MAX_BACKOFF_MS, BASE_BACKOFF_MS * 2 ** attempt));
@@ -188,11 +186,7 @@ export class LeanDataClient {
     }
   }
 
-  private createMultipartOnce(input: {
-    key: string;
-    headers: Record<string, string>;
-    signal?: AbortSignal;
-  }): Promise<string> {
+  private createMultipartOnce(input: LeanCreate): Promise<string> {
     const headers: Record<string, string> = {
       ...input.headers,
       'content-length': '0',
@@ -215,11 +209,6 @@ export class LeanDataClient {
           reject,
         ),
       );
-      // Nothing is created until the backend answers, so an abort may cut the request at once.
-      const onAbort = () => req.destroy(toError(input.signal?.reason));
-      if (input.signal?.aborted === true) onAbort();
-      else input.signal?.addEventListener('abort', onAbort, { once: true });
-      req.on('close', () => input.signal?.removeEventListener('abort', onAbort));
       req.on('error', reject);
       req.end();
     });

@@ -6,6 +6,7 @@
  */
 import { S3Error } from './errors';
 import { CHECKSUM_HEADERS, type ChecksumAlgorithmName } from './headers';
+import { unescapeXml } from './xml';
 
 /** The most bytes a Complete body may have. */
 export const MAX_COMPLETE_BODY_BYTES = 1024 * 1024;
@@ -26,14 +27,6 @@ interface XmlElement {
   text: string;
 }
 
-const ENTITIES: Record<string, string> = {
-  amp: '&',
-  lt: '<',
-  gt: '>',
-  quot: '"',
-  apos: "'",
-};
-
 function malformed(detail: string): S3Error {
   return new S3Error(
     'MalformedXML',
@@ -42,16 +35,7 @@ function malformed(detail: string): S3Error {
 }
 
 function decodeText(raw: string): string {
-  return raw.replace(/&(#x[0-9a-fA-F]{1,6}|#[0-9]{1,7}|[a-z]{2,4});/g, (whole, ref: string) => {
-    if (ref.startsWith('#')) {
-      const code = ref.startsWith('#x') ? parseInt(ref.slice(2), 16) : parseInt(ref.slice(1), 10);
-      if (code > 0x10ffff) throw malformed(`character reference ${whole} is out of range`);
-      return String.fromCodePoint(code);
-    }
-    const named = ENTITIES[ref];
-    if (named === undefined) throw malformed(`unknown entity ${whole}`);
-    return named;
-  });
+  return unescapeXml(raw, malformed);
 }
 
 /** Reads a small XML document into elements; attributes are ignored. */

@@ -13,6 +13,32 @@ export function escapeXml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => XML_ESCAPES[c] ?? c);
 }
 
+const XML_ENTITIES: Record<string, string> = {
+  amp: '&',
+  lt: '<',
+  gt: '>',
+  quot: '"',
+  apos: "'",
+};
+
+/**
+ * Decodes the text of an XML element: the five predefined entities and character references,
+ * nothing else (no DTD can declare more). An unknown entity or an out-of-range reference is
+ * reported to `invalid`, whose error is thrown.
+ */
+export function unescapeXml(raw: string, invalid: (detail: string) => Error): string {
+  return raw.replace(/&(#x[0-9a-fA-F]{1,6}|#[0-9]{1,7}|[a-z]{2,4});/g, (whole, ref: string) => {
+    if (ref.startsWith('#')) {
+      const code = ref.startsWith('#x') ? parseInt(ref.slice(2), 16) : parseInt(ref.slice(1), 10);
+      if (code > 0x10ffff) throw invalid(`character reference ${whole} is out of range`);
+      return String.fromCodePoint(code);
+    }
+    const named = XML_ENTITIES[ref];
+    if (named === undefined) throw invalid(`unknown entity ${whole}`);
+    return named;
+  });
+}
+
 /** Fields of an S3 `<Error>` document. */
 export interface ErrorDocument {
   code: string;

@@ -900,55 +900,45 @@ const KEYS: Array<[string, string]> = [
 
 describe('signatures made by @smithy/signature-v4', () => {
   describe('header form', () => {
+    /** A PUT whose signed `x-amz-meta-note` is `note`, as it travels. */
+    async function signedNote(note: string): Promise<SigV4Request> {
+      return toWire(
+        await sign({
+          method: 'PUT',
+          path: objectPath('bucket', 'k'),
+          headers: { 'x-amz-meta-note': note, 'content-length': '1' },
+          body: 'x',
+        }),
+      );
+    }
+    /** The same request with another `x-amz-meta-note` value arriving. */
+    const withNote = (wire: SigV4Request, note: string) =>
+      withHeaders(wire, { 'x-amz-meta-note': note });
+
     // The SDK collapses only blanks and tabs; botocore (and \s) any white space, U+00A0 included.
     it('verifies a header value with a no-break space, as the JavaScript SDK signs it', async () => {
-      const signed = await sign({
-        method: 'PUT',
-        path: objectPath('bucket', 'k'),
-        headers: { 'x-amz-meta-note': 'a\u00a0b \u00a0 c', 'content-length': '1' },
-        body: 'x',
-      });
-      expect(() => verifySigV4(toWire(signed), routeOptions())).not.toThrow();
+      const wire = await signedNote('a\u00a0b \u00a0 c');
+      expect(() => verifySigV4(wire, routeOptions())).not.toThrow();
       // Either reading covers the bytes that arrived, not a value with the space replaced.
-      const wire = toWire(signed);
-      const altered = { ...wire, headers: { ...wire.headers, 'x-amz-meta-note': 'a b \u00a0 c' } };
+      const altered = withNote(wire, 'a b \u00a0 c');
       expectSigV4Error(() => verifySigV4(altered, routeOptions()), 'SignatureDoesNotMatch');
     });
 
     it('verifies a UTF-8 header value as the JavaScript SDK sends and signs it: its bytes', async () => {
-      const signed = await sign({
-        method: 'PUT',
-        path: objectPath('bucket', 'k'),
-        headers: { 'x-amz-meta-note': 'café ✓ 日本', 'content-length': '1' },
-        body: 'x',
-      });
       // The SDK sends the value's UTF-8 bytes and signs them; Node hands a header value over
       // one character per byte.
-      const wire = toWire(signed);
+      const wire = await signedNote('café ✓ 日本');
       const asNodeSees = (text: string) => Buffer.from(text, 'utf8').toString('latin1');
-      const arrived = {
-        ...wire,
-        headers: { ...wire.headers, 'x-amz-meta-note': asNodeSees('café ✓ 日本') },
-      };
+      const arrived = withNote(wire, asNodeSees('café ✓ 日本'));
       expect(() => verifySigV4(arrived, routeOptions())).not.toThrow();
-      const altered = {
-        ...wire,
-        headers: { ...wire.headers, 'x-amz-meta-note': asNodeSees('cafè ✓ 日本') },
-      };
+      const altered = withNote(wire, asNodeSees('cafè ✓ 日本'));
       expectSigV4Error(() => verifySigV4(altered, routeOptions()), 'SignatureDoesNotMatch');
     });
 
     it('verifies a header value with a no-break space, as botocore signs it (all white space collapsed)', async () => {
-      const signed = await sign({
-        method: 'PUT',
-        path: objectPath('bucket', 'k'),
-        headers: { 'x-amz-meta-note': 'a b', 'content-length': '1' },
-        body: 'x',
-      });
       // botocore signs ' '.join(value.split()): for "a\u00a0b" that is "a b", what the
       // SDK signed above; the no-break space is what travels.
-      const wire = toWire(signed);
-      const sent = { ...wire, headers: { ...wire.headers, 'x-amz-meta-note': 'a\u00a0b' } };
+      const sent = withNote(await signedNote('a b'), 'a\u00a0b');
       expect(() => verifySigV4(sent, routeOptions())).not.toThrow();
     });
 

@@ -211,8 +211,10 @@ export function parseAmzDate(value: string): Date | undefined {
   return roundTrip === value ? date : undefined;
 }
 
-function sha256Hex(data: string | Buffer): string {
-  return createHash('sha256').update(data).digest('hex');
+function sha256Hex(data: string | Buffer, encoding: BufferEncoding = 'utf8'): string {
+  return typeof data === 'string'
+    ? createHash('sha256').update(data, encoding).digest('hex')
+    : createHash('sha256').update(data).digest('hex');
 }
 
 function hmac(key: Buffer | string, data: string): Buffer {
@@ -276,8 +278,9 @@ export function stringToSign(
   canonical: string,
   encoding: CanonicalEncoding = 'latin1',
 ): string {
-  const digest = createHash('sha256').update(canonical, encoding).digest('hex');
-  return [ALGORITHM, claim.amzDate, credentialScope(claim), digest].join('\n');
+  return [ALGORITHM, claim.amzDate, credentialScope(claim), sha256Hex(canonical, encoding)].join(
+    '\n',
+  );
 }
 
 /** Hex HMAC-SHA256 signature of a string with a signing key. */
@@ -360,21 +363,14 @@ export function verifySigV4(req: SigV4Request, options: VerifyOptions): Verified
     return signaturesEqual(sign(key, stringToSign(claim, canonical, encoding)), claim.signature);
   };
   // Clients collapse white space beyond blanks two ways (WhitespaceStyle), and a few sign the
-  // UTF-8 of a character they send as one byte (CanonicalEncoding). When a signed value could
-  // read differently, the other readings are tried too. Each is the client's own signature
-  // over the bytes that arrived, which determine it.
+  // UTF-8 of a character they send as one byte (CanonicalEncoding). The usual reading is tried
+  // first; the others only when a signed value could read differently. Each is the client's own
+  // signature over the bytes that arrived, which determine it.
   const matches =
     matchesReading('all', 'latin1') ||
-    (() => {
-      const values = claim.signedHeaders.map((name) => signedHeaderValue(req, name) ?? '');
-      const otherWhitespace = values.some((value) => hasOtherWhitespace(value));
-      const nonAscii = values.some((value) => /[\u0080-\uffff]/.test(String(value)));
-      return (
-        (otherWhitespace && matchesReading('blanks', 'latin1')) ||
-        (nonAscii &&
-          (matchesReading('all', 'utf8') || (otherWhitespace && matchesReading('blanks', 'utf8'))))
-      );
-    })();
+    otherReadings(claim.signedHeaders.map((name) => signedHeaderValue(req, name) ?? '')).some(
+      ([style, encoding]) => matchesReading(style, encoding),
+    );
   if (!matches) {
     throw new SigV4Error(
       'SignatureDoesNotMatch',
@@ -388,6 +384,25 @@ export function verifySigV4(req: SigV4Request, options: VerifyOptions): Verified
  * The value of a signed header. Own properties only: Node's req.headers inherits from Object,
  * and a client may sign `constructor` or `__proto__`.
  */
+/** The readings beyond ('all', 'latin1') under which signed header values could differ. */
+function otherReadings(
+  values: ReadonlyArray<string | string[]>,
+): Array<[WhitespaceStyle, CanonicalEncoding]> {
+  const styles: WhitespaceStyle[] = values.some((value) => hasOtherWhitespace(value))
+    ? ['all', 'blanks']
+    : ['all'];
+  const encodings: CanonicalEncoding[] = values.some((value) =>
+    /[\u0080-\uffff]/.test(String(value)),
+  )
+    ? ['latin1', 'utf8']
+    : ['latin1'];
+  return encodings
+    .flatMap((encoding) =>
+      styles.map((style): [WhitespaceStyle, CanonicalEncoding] => [style, encoding]),
+    )
+    .slice(1);
+}
+
 function signedHeaderValue(req: SigV4Request, name: string): string | string[] | undefined {
   return Object.prototype.hasOwnProperty.call(req.headers, name) ? req.headers[name] : undefined;
 }
