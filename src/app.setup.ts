@@ -7,6 +7,7 @@ import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { Logger } from 'pino';
 import { AppModule, type AppOptions } from './app.module';
+import { GatewayExpressAdapter } from './common/express-adapter';
 import { requestIdMiddleware } from './common/request-id.middleware';
 import { corsMiddleware } from './cors/cors.middleware';
 import { accessLog } from './observability/logging/access-log';
@@ -63,10 +64,11 @@ export async function createApp(
     Object.keys(options.authzProviders ?? {}),
     Object.keys(options.authenticators ?? {}),
   );
-  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config, options), {
-    bodyParser: false,
-    logger,
-  });
+  const app = await NestFactory.create<NestExpressApplication>(
+    AppModule.forRoot(config, options),
+    new GatewayExpressAdapter(),
+    { bodyParser: false, logger },
+  );
   configureApp(app, config, accessLogger(logger, config));
   return app;
 }
