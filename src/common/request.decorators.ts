@@ -11,21 +11,37 @@ export const S3Context = createParamDecorator((_data: unknown, ctx: ExecutionCon
   return req.s3;
 });
 
-/** A signal that aborts when the client goes away before its response is complete. */
-export const ClientAbortSignal = createParamDecorator((_data: unknown, ctx: ExecutionContext) => {
-  const res = ctx.switchToHttp().getResponse<Response>();
-  const controller = new AbortController();
-  const onClose = () => {
-    if (!res.writableFinished) {
-      controller.abort(
-        new S3Error(
-          'IncompleteBody',
-          'The client closed the connection before the upload finished.',
-        ),
-      );
-    }
-  };
-  if (res.closed) onClose();
-  else res.once('close', onClose);
-  return controller.signal;
-});
+/**
+ * Subscribes `listener` to the client going away before its response is complete; it gets the
+ * error to abort the upload with. Returns the function that unsubscribes.
+ */
+export type OnClientGone = (listener: (reason: S3Error) => void) => () => void;
+
+/**
+ * The request's OnClientGone. A subscription rather than an AbortSignal of its own: the upload
+ * already has one controller (InFlightUploads), and on Node 20 every AbortController costs
+ * several microseconds (its signal gets a hidden class of its own).
+ */
+export const ClientGone = createParamDecorator(
+  (_data: unknown, ctx: ExecutionContext): OnClientGone => {
+    const res = ctx.switchToHttp().getResponse<Response>();
+    return (listener) => {
+      const onClose = () => {
+        if (!res.writableFinished) {
+          listener(
+            new S3Error(
+              'IncompleteBody',
+              'The client closed the connection before the upload finished.',
+            ),
+          );
+        }
+      };
+      if (res.closed) {
+        onClose();
+        return () => undefined;
+      }
+      res.once('close', onClose);
+      return () => res.off('close', onClose);
+    };
+  },
+);

@@ -13,10 +13,14 @@ export function requestMetrics(skipPrefixes: readonly string[]) {
     const started = process.hrtime.bigint();
     res.once('close', () => {
       const s3 = (req as GatewayRequest).s3;
-      const labels = { bucket: s3?.route.name ?? 'none', operation: s3?.operation ?? 'none' };
+      const bucket = s3?.route.name ?? 'none';
+      const operation = s3?.operation ?? 'none';
       const status = res.writableFinished ? String(res.statusCode) : 'aborted';
-      metrics().uploads.inc({ ...labels, status });
-      metrics().duration.observe(labels, Number(process.hrtime.bigint() - started) / 1e9);
+      metrics().uploads.inc({ bucket, operation, status });
+      metrics().duration.observe(
+        { bucket, operation },
+        Number(process.hrtime.bigint() - started) / 1e9,
+      );
     });
     next();
   };

@@ -64,57 +64,68 @@ export class BodyGate extends Transform {
 
 /**
  * Connects a client body through verifying stages to the gate a backend reads, and remembers the
- * first failure from any side: the client, a stage, the backend or shutdown. Its signal aborts
- * the backend request on that first failure, before the backend can complete an object. The
- * client body is unpiped, never destroyed, so an error response can still reach the client.
+ * first failure from any side: the client, a stage, the backend or shutdown. The upload's
+ * controller (InFlightUploads) aborts the backend request on that first failure, before the
+ * backend can complete an object. The client body is unpiped, never destroyed, so an error
+ * response can still reach the client.
  */
 export class Transfer {
-  private readonly controller = new AbortController();
-  private readonly onOuterAbort: () => void;
+  private readonly onAbort: () => void;
   private readonly onBodyError: (err: Error) => void;
+  private failedHere = false;
 
   constructor(
     private readonly body: Readable,
     private readonly stages: readonly Transform[],
-    private readonly outer: AbortSignal,
+    private readonly upload: AbortController,
   ) {
-    this.onOuterAbort = () => this.fail(outer.reason);
+    this.onAbort = () => this.tearDown();
     this.onBodyError = (err) => this.fail(err);
-    if (outer.aborted) this.onOuterAbort();
-    else outer.addEventListener('abort', this.onOuterAbort, { once: true });
     body.on('error', this.onBodyError);
     for (const stage of stages) stage.on('error', (err) => this.fail(err));
     let upstream: Readable = body;
     for (const stage of stages) upstream = upstream.pipe(stage);
+    if (upload.signal.aborted) this.tearDown();
+    else upload.signal.addEventListener('abort', this.onAbort, { once: true });
   }
 
   /** Aborted on the first failure of any side. */
   get signal(): AbortSignal {
-    return this.controller.signal;
+    return this.upload.signal;
   }
 
-  /** Records a failure (the first one wins) and tears the transfer down. */
+  /** Records a failure of the transfer itself (the first failure of any side wins). */
   fail(err: unknown): void {
-    if (this.controller.signal.aborted) return;
-    this.controller.abort(err);
-    const head = this.stages[0];
-    if (head !== undefined) this.body.unpipe(head);
-    for (const stage of this.stages) stage.destroy();
+    if (this.upload.signal.aborted) return;
+    this.failedHere = true;
+    this.upload.abort(err);
+  }
+
+  /** Whether the first failure was the transfer's own (body, stage, backend), not its owner's. */
+  get failedFirst(): boolean {
+    return this.failedHere;
   }
 
   /** The first failure recorded. */
   firstError(): unknown {
-    return this.controller.signal.reason;
+    return this.upload.signal.reason;
   }
 
   /** Throws the first failure, if there was one. */
   throwIfFailed(): void {
-    if (this.controller.signal.aborted) throw this.firstError();
+    if (this.upload.signal.aborted) throw this.firstError();
   }
 
   /** Removes the listeners this transfer put on long-lived objects. */
   dispose(): void {
-    this.outer.removeEventListener('abort', this.onOuterAbort);
+    this.upload.signal.removeEventListener('abort', this.onAbort);
     this.body.off('error', this.onBodyError);
+  }
+
+  /** Stops the flow into the backend: the stages are unpiped from the body and destroyed. */
+  private tearDown(): void {
+    const head = this.stages[0];
+    if (head !== undefined) this.body.unpipe(head);
+    for (const stage of this.stages) stage.destroy();
   }
 }

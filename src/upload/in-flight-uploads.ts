@@ -4,6 +4,7 @@
  */
 import { Injectable } from '@nestjs/common';
 import { S3Error } from '@mizuchi/s3-protocol';
+import type { OnClientGone } from '../common/request.decorators';
 import { metrics } from '../observability/metrics';
 
 /** The live uploads of this process. */
@@ -18,21 +19,22 @@ export class InFlightUploads {
   }
 
   /**
-   * Runs `work` with a signal that fires when `clientSignal` does (the client went away) or when
-   * shutdown aborts all uploads.
+   * Runs `work` with the upload's controller, which aborts when the client goes away or when
+   * shutdown aborts all uploads; the work aborts it itself on a failure of its own.
    */
-  async run<T>(clientSignal: AbortSignal, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  async run<T>(
+    onClientGone: OnClientGone,
+    work: (upload: AbortController) => Promise<T>,
+  ): Promise<T> {
     const controller = new AbortController();
-    const onClientAbort = () => controller.abort(clientSignal.reason);
-    if (clientSignal.aborted) onClientAbort();
-    else clientSignal.addEventListener('abort', onClientAbort, { once: true });
+    const unsubscribe = onClientGone((reason) => controller.abort(reason));
     this.active.add(controller);
     metrics().inFlight.inc();
     try {
-      return await work(controller.signal);
+      return await work(controller);
     } finally {
       metrics().inFlight.dec();
-      clientSignal.removeEventListener('abort', onClientAbort);
+      unsubscribe();
       this.active.delete(controller);
       if (this.active.size === 0) this.notifyIdle();
     }

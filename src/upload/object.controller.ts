@@ -4,7 +4,7 @@
  */
 import { All, Controller, Inject, Req, Res, UseGuards } from '@nestjs/common';
 import type { Response } from 'express';
-import { ClientAbortSignal, S3Context } from '../common/request.decorators';
+import { ClientGone, type OnClientGone, S3Context } from '../common/request.decorators';
 import type { GatewayRequest, S3RequestContext } from '../common/request-context';
 import { AuthenticateGuard } from '../auth/authenticate.guard';
 import { AuthzGuard } from '../authz/authz.guard';
@@ -24,11 +24,11 @@ export class ObjectController {
     @S3Context() s3: S3RequestContext,
     @Req() req: GatewayRequest,
     @Res() res: Response,
-    @ClientAbortSignal() clientSignal: AbortSignal,
+    @ClientGone() onClientGone: OnClientGone,
   ): Promise<void> {
     let result: OperationResult;
     try {
-      result = await this.dispatch(s3, req, clientSignal);
+      result = await this.dispatch(s3, req, onClientGone);
     } catch (err) {
       // Only a request that succeeded keeps its signature claimed: a failed attempt may be
       // retried exactly as it was sent.
@@ -42,18 +42,18 @@ export class ObjectController {
   private dispatch(
     s3: S3RequestContext,
     req: GatewayRequest,
-    clientSignal: AbortSignal,
+    onClientGone: OnClientGone,
   ): Promise<OperationResult> {
     switch (s3.operation) {
       case 'HeadBucket':
         // Tools probe the bucket before uploading; the route exists, so it answers 200.
         return Promise.resolve({ headers: {} });
       case 'PutObject':
-        return this.uploads.putObject(s3, req, req.headers, clientSignal);
+        return this.uploads.putObject(s3, req, req.headers, onClientGone);
       case 'CreateMultipartUpload':
         return this.uploads.createMultipartUpload(s3, req.headers);
       case 'UploadPart':
-        return this.uploads.uploadPart(s3, req, req.headers, clientSignal);
+        return this.uploads.uploadPart(s3, req, req.headers, onClientGone);
       case 'CompleteMultipartUpload':
         return this.uploads.completeMultipartUpload(s3, req);
       case 'AbortMultipartUpload':

@@ -25,6 +25,7 @@ import {
 } from '@mizuchi/s3-protocol';
 import { UploadIdCodec } from '@mizuchi/upload-id';
 import type { S3RequestContext } from '../common/request-context';
+import type { OnClientGone } from '../common/request.decorators';
 import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/config.schema';
 import { metrics } from '../observability/metrics';
@@ -81,7 +82,7 @@ export class UploadService {
     ctx: S3RequestContext,
     body: Readable,
     headers: RawHeaders,
-    clientSignal: AbortSignal,
+    onClientGone: OnClientGone,
   ): Promise<OperationResult> {
     traceOperation(ctx);
     const upload = ctx.route.upload;
@@ -99,7 +100,7 @@ export class UploadService {
         ctx,
         spliced,
         attributes.contentMd5,
-        clientSignal,
+        onClientGone,
         (signal) =>
           storage.putObject({
             key: storageKey(ctx),
@@ -116,7 +117,7 @@ export class UploadService {
       ctx,
       body,
       plan,
-      clientSignal,
+      onClientGone,
       (source, signal) =>
         length === undefined || length > upload.multipart_threshold
           ? withSpan('upload.auto_multipart', operationAttributes(ctx), (span) => {
@@ -152,7 +153,7 @@ export class UploadService {
       upload.max_object_size,
     );
     return {
-      headers: responseHeaders({ ...result, checksum: plan.verifiedChecksum() ?? result.checksum }),
+      headers: responseHeaders(result, plan.verifiedChecksum() ?? result.checksum),
     };
   }
 
@@ -195,7 +196,7 @@ export class UploadService {
     ctx: S3RequestContext,
     body: Readable,
     headers: RawHeaders,
-    clientSignal: AbortSignal,
+    onClientGone: OnClientGone,
   ): Promise<OperationResult> {
     const partNumber = parsePartNumber(ctx.query.partNumber);
     traceOperation(ctx, { [ATTR.partNumber]: partNumber });
@@ -223,17 +224,14 @@ export class UploadService {
       });
     const result =
       spliced !== undefined
-        ? await this.transferSpliced(ctx, spliced, attributes.contentMd5, clientSignal, (signal) =>
+        ? await this.transferSpliced(ctx, spliced, attributes.contentMd5, onClientGone, (signal) =>
             send(spliced, signal, spliced.payloadSha256),
           )
-        : await this.transfer(ctx, body, plan, clientSignal, send);
+        : await this.transfer(ctx, body, plan, onClientGone, send);
     metrics().parts.inc({ bucket: ctx.route.name, source: 'client' });
     this.logger.debug(`multipart: part ${partNumber} stored (${length} bytes)`);
     return {
-      headers: responseHeaders({
-        etag: result.etag,
-        checksum: plan.verifiedChecksum() ?? result.checksum,
-      }),
+      headers: responseHeaders({ etag: result.etag }, plan.verifiedChecksum() ?? result.checksum),
     };
   }
 
@@ -362,11 +360,11 @@ export class UploadService {
     ctx: S3RequestContext,
     body: SpliceBody,
     contentMd5: string | undefined,
-    clientSignal: AbortSignal,
+    onClientGone: OnClientGone,
     send: (signal: AbortSignal) => Promise<T>,
   ): Promise<T> {
-    return this.inFlight.run(clientSignal, async (signal) => {
-      const result = await send(signal).catch((err: unknown) => {
+    return this.inFlight.run(onClientGone, async (upload) => {
+      const result = await send(upload.signal).catch((err: unknown) => {
         // The backend checked the client's SHA-256 itself. Ceph names a mismatch as AWS does;
         // Swift's s3api calls it BadDigest, which a client without Content-MD5 cannot place.
         if (
@@ -393,13 +391,13 @@ export class UploadService {
     ctx: S3RequestContext,
     body: Readable,
     plan: PayloadPlan,
-    clientSignal: AbortSignal,
+    onClientGone: OnClientGone,
     send: (source: Readable, signal: AbortSignal) => Promise<T>,
     maxObjectSize?: number,
   ): Promise<T> {
-    return this.inFlight.run(clientSignal, async (signal) => {
+    return this.inFlight.run(onClientGone, async (upload) => {
       const gate = new BodyGate(plan.length, maxObjectSize);
-      const transfer = new Transfer(body, [...plan.stages, gate], signal);
+      const transfer = new Transfer(body, [...plan.stages, gate], upload);
       try {
         if (plan.length === 0) {
           // An empty body is checked whole before the backend is called, so a failed digest on
@@ -409,7 +407,7 @@ export class UploadService {
         const result = await send(plan.length === 0 ? Readable.from([]) : gate, transfer.signal);
         // The backend stored the whole body, verified. Shutdown or a client that went away
         // while the answer was on its way cannot undo that, and must not turn it into an error.
-        if (transfer.firstError() !== signal.reason) transfer.throwIfFailed();
+        if (transfer.failedFirst) transfer.throwIfFailed();
         metrics().uploadBytes.inc({ bucket: ctx.route.name }, gate.received);
         annotate({ [ATTR.bytes]: gate.received });
         metrics().zeroCopyBytes.inc({ mode: 'stream' }, gate.received);
@@ -439,7 +437,7 @@ function operationAttributes(ctx: S3RequestContext): Attributes {
 
 /** Puts the operation's attributes on the active (upload) span. */
 function traceOperation(ctx: S3RequestContext, extra: Attributes = {}): void {
-  annotate({ ...operationAttributes(ctx), ...extra });
+  annotate(Object.assign(operationAttributes(ctx), extra));
 }
 
 function parsePartNumber(value: string | undefined): number {

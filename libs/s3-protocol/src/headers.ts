@@ -179,13 +179,17 @@ export interface StoredObjectHeaders {
   bucketKeyEnabled?: boolean;
 }
 
-/** Renders what the client is told about a stored object, S3's header names and forms. */
-export function responseHeaders(result: StoredObjectHeaders): Record<string, string> {
+/**
+ * Renders what the client is told about a stored object, S3's header names and forms. `checksum`
+ * is the one to report, by default the backend's (the gateway may have verified one itself).
+ */
+export function responseHeaders(
+  result: StoredObjectHeaders,
+  checksum = result.checksum,
+): Record<string, string> {
   const out: Record<string, string> = { ETag: result.etag };
   if (result.versionId !== undefined) out['x-amz-version-id'] = result.versionId;
-  if (result.checksum !== undefined) {
-    out[CHECKSUM_HEADERS[result.checksum.algorithm]] = result.checksum.value;
-  }
+  if (checksum !== undefined) out[CHECKSUM_HEADERS[checksum.algorithm]] = checksum.value;
   if (result.serverSideEncryption !== undefined) {
     out['x-amz-server-side-encryption'] = result.serverSideEncryption;
   }

@@ -98,7 +98,10 @@ export class RequestSigner {
     const day = longDate.slice(0, 8);
     const payloadHash = request.headers['x-amz-content-sha256'];
     if (payloadHash === undefined) throw new Error('x-amz-content-sha256 must be set');
-    const headers: Record<string, string> = { ...request.headers, 'x-amz-date': longDate };
+    // Copied and then extended, not spread: on Node 20 (V8 11.3), adding a property to an
+    // object built by a leading spread makes a new hidden class on every call.
+    const headers: Record<string, string> = Object.assign({}, request.headers);
+    headers['x-amz-date'] = longDate;
     const names = Object.keys(headers)
       .filter((name) => !UNSIGNABLE.has(name) && !/^(proxy|sec)-/.test(name))
       .sort();

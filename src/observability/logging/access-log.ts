@@ -104,17 +104,27 @@ export function addBodyBytes(req: IncomingMessage, bytes: number): void {
 }
 
 /**
- * The request-scoped logger of nestjs-pino's store, made on first use: most requests log nothing
- * but their access line, and a pino child costs more than the rest of the line.
+ * A store of nestjs-pino's shape whose request-scoped logger is made on first use: most requests
+ * log nothing but their access line, and a pino child costs more than the rest of the line. The
+ * accessors live on the class, so every store shares one hidden class (an accessor defined on
+ * each instance would give each its own).
  */
-function lazyStore(root: Logger, requestId: string): Store {
-  let child: Logger | undefined;
-  const store = new Store(root);
-  Object.defineProperty(store, 'logger', {
-    get: () => (child ??= root.child({ request_id: requestId })),
-    set: (logger: Logger) => (child = logger),
-  });
-  return store;
+class LazyStore implements Store {
+  responseLogger?: Logger;
+  private child?: Logger;
+
+  constructor(
+    private readonly root: Logger,
+    private readonly requestId: string,
+  ) {}
+
+  get logger(): Logger {
+    return (this.child ??= this.root.child({ request_id: this.requestId }));
+  }
+
+  set logger(logger: Logger) {
+    this.child = logger;
+  }
 }
 
 /**
@@ -128,7 +138,7 @@ export function accessLog(root: Logger, quietPrefixes: readonly string[]) {
     countBodyBytes(req);
     const started = performance.now();
     const requestId = (req as Partial<GatewayRequest>).requestId ?? newRequestId();
-    const store = lazyStore(root, requestId);
+    const store = new LazyStore(root, requestId);
     // 'close' comes from the socket, outside the request's trace context: bring it along.
     const traced = context.active();
     res.on('close', () => {
