@@ -31,28 +31,10 @@ for tool in valgrind callgrind_control gcc curl; do
 done
 [ -f dist/src/main.js ] || { echo 'build the gateway first: npm run build' >&2; exit 69; }
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-gcc -O2 -pthread -o "$work/sink" bench/sink.c
-"$work/sink" 0 >"$work/sink.out" 2>&1 </dev/null &
-pids+=($!)
-for _ in $(seq 50); do grep -q listening "$work/sink.out" && break; sleep 0.1; done
-sink=$(awk '/listening/ {print $2}' "$work/sink.out")
-free_port() {
-  node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"
-}
-# An OTLP/HTTP sink that accepts every export.
-otlp=$(free_port)
-node -e "require('http').createServer((q,s)=>{q.resume();q.on('end',()=>s.end())}).listen($otlp,'127.0.0.1')" \
-  </dev/null >/dev/null 2>&1 &
-pids+=($!)
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+start_sink
+start_otlp_sink
 
 # A keep-alive client: N PUTs of 4 KiB over 8 connections.
 cat >"$work/client.js" <<'JS'
@@ -82,14 +64,6 @@ function one() {
 for (let i = 0; i < 8; i++) one();
 JS
 
-tracing() {
-  case "$1" in
-    off) echo '{ enabled: false }' ;;
-    ratio:*) echo "{ enabled: true, sampling: { strategy: ratio, ratio: ${1#ratio:} }, otlp: { endpoint: 'http://127.0.0.1:$otlp' } }" ;;
-    *) echo "{ enabled: true, sampling: { strategy: $1 }, otlp: { endpoint: 'http://127.0.0.1:$otlp' } }" ;;
-  esac
-}
-
 # measure NAME TRACING ENV: prints instructions per request
 measure() {
   local name=$1 tr=$2 env=$3 port
@@ -97,7 +71,7 @@ measure() {
   cat >"$work/$name.yaml" <<YAML
 server: { address: 127.0.0.1:$port }
 logging: { level: warn }
-tracing: $(tracing "$tr")
+tracing: $(tracing_of "$tr")
 buckets:
   - name: bench
     path_prefix: /bench

@@ -37,41 +37,16 @@ done
 [ "$(nproc)" -ge 2 ] || { echo "tracing-pinned: needs two CPUs" >&2; exit 1; }
 [ -f dist/src/main.js ] || { echo "tracing-pinned: run npm run build first" >&2; exit 1; }
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-gcc -O2 -pthread -o "$work/sink" bench/sink.c
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 head -c 1024 /dev/urandom >"$work/body"
-
-free_port() { node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"; }
 wait_for() { # port
   for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$1/health/live" && return 0; sleep 0.1; done
   echo "tracing-pinned: nothing answers on port $1" >&2; exit 1
 }
 
-taskset -c 0 "$work/sink" 0 >"$work/sink.out" 2>&1 </dev/null &
-pids+=($!)
-for _ in $(seq 50); do grep -q listening "$work/sink.out" 2>/dev/null && break; sleep 0.1; done
-sink=$(awk '/listening/ {print $2}' "$work/sink.out")
-otlp_port=$(free_port)
-taskset -c 0 node -e "
-  require('http').createServer((req, res) => { req.resume(); req.on('end', () => res.end()); })
-    .listen($otlp_port, '127.0.0.1');" >/dev/null 2>&1 </dev/null &
-pids+=($!)
-
-tracing_of() { # sampling
-  case "$1" in
-    off) echo '{ enabled: false }' ;;
-    ratio:*) echo "{ enabled: true, sampling: { strategy: ratio, ratio: ${1#ratio:} }, otlp: { endpoint: 'http://127.0.0.1:$otlp_port' } }" ;;
-    *) echo "{ enabled: true, sampling: { strategy: $1 }, otlp: { endpoint: 'http://127.0.0.1:$otlp_port' } }" ;;
-  esac
-}
+start_sink taskset -c 0
+start_otlp_sink taskset -c 0
 config() { # name port tracing
   cat >"$work/$1.yaml" <<YAML
 server: { address: 127.0.0.1:$2 }

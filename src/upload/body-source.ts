@@ -101,19 +101,17 @@ export class Transfer {
     this.upload.abort(err);
   }
 
-  /** Whether the first failure was the transfer's own (body, stage, backend), not its owner's. */
-  get failedFirst(): boolean {
-    return this.failedHere;
-  }
-
   /** The first failure recorded. */
   firstError(): unknown {
     return this.upload.signal.reason;
   }
 
-  /** Throws the first failure, if there was one. */
-  throwIfFailed(): void {
-    if (this.upload.signal.aborted) throw this.firstError();
+  /**
+   * Throws the first failure if it was the transfer's own (body, stage, backend); the client
+   * going away or shutdown after the backend stored the whole body is not the upload's failure.
+   */
+  throwIfFailedFirst(): void {
+    if (this.failedHere) throw this.firstError();
   }
 
   /** Removes the listeners this transfer put on long-lived objects. */

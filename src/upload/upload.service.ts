@@ -407,7 +407,7 @@ export class UploadService {
         const result = await send(plan.length === 0 ? Readable.from([]) : gate, transfer.signal);
         // The backend stored the whole body, verified. Shutdown or a client that went away
         // while the answer was on its way cannot undo that, and must not turn it into an error.
-        if (transfer.failedFirst) transfer.throwIfFailed();
+        transfer.throwIfFailedFirst();
         metrics().uploadBytes.inc({ bucket: ctx.route.name }, gate.received);
         annotate({ [ATTR.bytes]: gate.received });
         metrics().zeroCopyBytes.inc({ mode: 'stream' }, gate.received);

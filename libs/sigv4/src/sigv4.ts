@@ -380,10 +380,6 @@ export function verifySigV4(req: SigV4Request, options: VerifyOptions): Verified
   return { claim, signingKey: key, validUntil };
 }
 
-/**
- * The value of a signed header. Own properties only: Node's req.headers inherits from Object,
- * and a client may sign `constructor` or `__proto__`.
- */
 /** The readings beyond ('all', 'latin1') under which signed header values could differ. */
 function otherReadings(
   values: ReadonlyArray<string | string[]>,
@@ -403,6 +399,10 @@ function otherReadings(
     .slice(1);
 }
 
+/**
+ * The value of a signed header. Own properties only: Node's req.headers inherits from Object,
+ * and a client may sign `constructor` or `__proto__`.
+ */
 function signedHeaderValue(req: SigV4Request, name: string): string | string[] | undefined {
   return Object.prototype.hasOwnProperty.call(req.headers, name) ? req.headers[name] : undefined;
 }
