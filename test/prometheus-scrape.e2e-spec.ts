@@ -2,17 +2,24 @@
  * A real Prometheus server (Debian's `prometheus` package, installed by .ci/run) scrapes the
  * gateway's metrics endpoint, and its query API returns the gateway's series with their labels
  * and values. This is what an operator's scrape config relies on (docs/METRICS.md): the
- * exposition text parses, the target is healthy, and the labels survive the round trip.
+ * exposition text parses, the target is healthy, and the labels survive the round trip. The same
+ * server loads the alerting rules of examples/prometheus/ and evaluates each without an error, and
+ * promtool accepts the compose stack's Prometheus config as shipped.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTestApp, filesystemRoute, type TestApp } from './helpers/create-test-app';
 import { freePort } from './helpers/processes';
 
 const PROMETHEUS = 'prometheus';
+const PROMTOOL = 'promtool';
+const EXAMPLES = join(__dirname, '..', 'examples', 'prometheus');
+const RULES_FILE = join(EXAMPLES, 'mizuchi.rules.yml');
+/** The alerts the shipped rules file defines. */
+const ALERTS = [...readFileSync(RULES_FILE, 'utf8').matchAll(/alert: (\w+)/g)].map((m) => m[1]);
 const METRICS_PATH = '/internal/metrics';
 const JOB = 'mizuchi';
 
@@ -35,6 +42,17 @@ if (missing !== undefined) {
 interface Series {
   metric: Record<string, string>;
   value: [number, string];
+}
+
+/** The subset of Prometheus' /api/v1/rules answer the test reads. */
+interface RulesAnswer {
+  data: {
+    groups: Array<{
+      name: string;
+      file: string;
+      rules: Array<{ name: string; health: string; lastError?: string; lastEvaluation: string }>;
+    }>;
+  };
 }
 
 /** The subset of Prometheus' /api/v1/targets answer the test reads. */
@@ -140,6 +158,9 @@ describe('Prometheus scraping the gateway', () => {
           'global:',
           '  scrape_interval: 1s',
           '  scrape_timeout: 1s',
+          '  evaluation_interval: 1s',
+          'rule_files:',
+          `  - ${RULES_FILE}`,
           'scrape_configs:',
           `  - job_name: ${JOB}`,
           `    metrics_path: ${METRICS_PATH}`,
@@ -220,6 +241,40 @@ describe('Prometheus scraping the gateway', () => {
 
       // The default process metrics come along on the same endpoint.
       expect(await series(`process_cpu_user_seconds_total{job="${JOB}"}`)).toHaveLength(1);
+
+      // Every alerting rule of the shipped file has been evaluated against these series, and
+      // none failed (a bad expression or a vector mismatch would show as health "err").
+      const evaluated = await pollUntil(
+        'every alerting rule to have been evaluated',
+        async () => {
+          const res = await fetch(`${api}/api/v1/rules?type=alert`);
+          const { data } = (await res.json()) as RulesAnswer;
+          const rules = data.groups.flatMap((group) => group.rules);
+          return rules.length === ALERTS.length &&
+            rules.every(
+              (rule) => rule.health !== 'unknown' && !rule.lastEvaluation.startsWith('0001'),
+            )
+            ? rules
+            : undefined;
+        },
+        () => `--- prometheus log ---\n${prometheusLog}`,
+      );
+      expect(evaluated.map((rule) => rule.name).sort()).toEqual([...ALERTS].sort());
+      expect(evaluated.filter((rule) => rule.health !== 'ok')).toEqual([]);
+    },
+  );
+
+  (missing === undefined ? it : it.skip)(
+    "accepts docker-compose.yml's Prometheus config and rules as shipped (promtool)",
+    () => {
+      const check = spawnSync(PROMTOOL, ['check', 'config', join(EXAMPLES, 'prometheus.yml')], {
+        encoding: 'utf8',
+      });
+      expect({ status: check.status, error: check.error?.message }).toEqual({
+        status: 0,
+        error: undefined,
+      });
+      expect(check.stdout).toContain(`${ALERTS.length} rules found`);
     },
   );
 });
