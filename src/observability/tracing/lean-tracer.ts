@@ -131,9 +131,17 @@ function isAttributeValue(value: unknown): value is AttributeValue {
   return true;
 }
 
-/** A span of the lean tracer; also the ReadableSpan its processor receives. */
+/**
+ * A span of the lean tracer; also the ReadableSpan its processor receives.
+ *
+ * Attributes are kept as two parallel arrays rather than an object: the gateway's spans set
+ * different keys, so one object per span would make every keyed load and store of them
+ * megamorphic (a global stub-cache lookup per access), in the span and in the encoder alike.
+ */
 export class LeanSpan implements Span, ReadableSpan {
-  readonly attributes: Attributes = {};
+  /** Attribute keys in the order they were first set; `attributeValues` holds their values. */
+  readonly attributeKeys: string[] = [];
+  readonly attributeValues: AttributeValue[] = [];
   readonly links: Link[];
   readonly events: TimedEvent[] = [];
   status: SpanStatus = { code: SpanStatusCode.UNSET };
@@ -144,7 +152,6 @@ export class LeanSpan implements Span, ReadableSpan {
   /** Start and end in milliseconds since the epoch (the encoder reads these, not HrTimes). */
   readonly startEpochMs: number;
   endEpochMs = 0;
-  private attributeCount = 0;
   private readonly startClock: number;
 
   constructor(
@@ -163,6 +170,15 @@ export class LeanSpan implements Span, ReadableSpan {
     this.startEpochMs = startTime === undefined ? origin + this.startClock : epochMs(startTime);
     this.links = links;
     for (const key in attributes) this.setAttribute(key, attributes[key]);
+  }
+
+  /** The attributes as an object (built on each read; the encoder reads the arrays). */
+  get attributes(): Attributes {
+    const attributes: Attributes = {};
+    for (let i = 0; i < this.attributeKeys.length; i++) {
+      attributes[this.attributeKeys[i]] = this.attributeValues[i];
+    }
+    return attributes;
   }
 
   get startTime(): HrTime {
@@ -187,14 +203,15 @@ export class LeanSpan implements Span, ReadableSpan {
 
   setAttribute(key: string, value: AttributeValue | undefined): this {
     if (this.ended || key.length === 0 || !isAttributeValue(value)) return this;
-    if (!Object.prototype.hasOwnProperty.call(this.attributes, key)) {
-      if (this.attributeCount >= ATTRIBUTE_COUNT_LIMIT) {
-        this.droppedAttributesCount += 1;
-        return this;
-      }
-      this.attributeCount += 1;
+    const index = this.attributeKeys.indexOf(key);
+    if (index >= 0) {
+      this.attributeValues[index] = value;
+    } else if (this.attributeKeys.length >= ATTRIBUTE_COUNT_LIMIT) {
+      this.droppedAttributesCount += 1;
+    } else {
+      this.attributeKeys.push(key);
+      this.attributeValues.push(value);
     }
-    this.attributes[key] = value;
     return this;
   }
 
@@ -371,11 +388,25 @@ export class LeanTracer implements Tracer {
 /** The provider: one tracer per instrumentation scope, all sharing sampler and processor. */
 export class LeanTracerProvider implements TracerProvider {
   private readonly tracers = new Map<string, LeanTracer>();
+  private readonly byName = new Map<string, Tracer>();
   private readonly ids = new IdPool();
 
   constructor(private readonly options: LeanTracerOptions) {}
 
   getTracer(name: string, version?: string, options?: { schemaUrl?: string }): Tracer {
+    // nestjs-otel's @Span asks for its tracer by name alone on every call: no key to build.
+    if (version === undefined && options?.schemaUrl === undefined) {
+      let tracer = this.byName.get(name);
+      if (tracer === undefined) {
+        tracer = this.scoped(name, version, options);
+        this.byName.set(name, tracer);
+      }
+      return tracer;
+    }
+    return this.scoped(name, version, options);
+  }
+
+  private scoped(name: string, version?: string, options?: { schemaUrl?: string }): Tracer {
     const key = `${name}@${version ?? ''}:${options?.schemaUrl ?? ''}`;
     let tracer = this.tracers.get(key);
     if (tracer === undefined) {

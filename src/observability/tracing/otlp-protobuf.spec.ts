@@ -806,6 +806,10 @@ describe('ProtoWriter', () => {
     ['100 two-byte characters (a length over 127 bytes)', 'é'.repeat(100)],
     ['6000 three-byte characters (a length over 16383 bytes)', 'あ'.repeat(6000)],
     ['5000 four-byte characters', '🎉'.repeat(5000)],
+    ['127 ASCII characters (the longest one-byte length)', 'k'.repeat(127)],
+    ['128 ASCII characters', 'k'.repeat(128)],
+    ['ASCII with one non-ASCII character last', `${'k'.repeat(120)}é`],
+    ['a NUL and DEL among ASCII', 'a\u0000b\u007fc'],
   ])('writes %s as its UTF-8 bytes behind their byte length', (_name, text) => {
     const out = written((w) => w.string(5, text), 4);
 
@@ -822,6 +826,31 @@ describe('ProtoWriter', () => {
     expect(out[0]).toBe(0x0a);
     expect(out[1]).toBe(16);
     expect(out.subarray(2).toString('hex')).toBe(REMOTE_TRACE_ID);
+  });
+
+  it('reads hex digits in either case', () => {
+    const upper = written((w) => w.hex(2, REMOTE_SPAN_ID.toUpperCase()));
+    const lower = written((w) => w.hex(2, REMOTE_SPAN_ID));
+
+    expect(upper.equals(lower)).toBe(true);
+    expect(lower.subarray(2).toString('hex')).toBe(REMOTE_SPAN_ID);
+  });
+
+  it('writes fixed32 values with the top bit set', () => {
+    const out = written((w) => w.fixed32(16, 0xfedcba98), 1);
+
+    expect(out.readUInt32LE(2)).toBe(0xfedcba98);
+  });
+
+  it('copies short and long raw bytes alike', () => {
+    for (const size of [0, 1, 63, 64, 65, 1000]) {
+      const bytes = Buffer.alloc(size);
+      for (let i = 0; i < size; i++) bytes[i] = (i * 13 + 1) % 256;
+
+      const out = written((w) => w.raw(bytes), 2);
+
+      expect(out.equals(bytes)).toBe(true);
+    }
   });
 });
 
@@ -855,6 +884,37 @@ describe('encodeResource', () => {
 
   it('encodes no attributes as an empty message', () => {
     expect(encodeResource({}).length).toBe(0);
+  });
+});
+
+describe('SpanEncoder', () => {
+  it('keeps every span it encoded intact while later ones fill and replace its slabs', () => {
+    const encoder = new SpanEncoder(OPTIONS);
+    const spans = sdkSpans(...Array.from({ length: 2000 }, (_, i) => `span-${i}`));
+
+    const encoded = spans.map((span) => encoder.encode(span));
+
+    // 2,000 spans of this size take several 64 KiB slabs; each view must still hold its own span.
+    expect(new Set(encoded.map((one) => one.bytes.buffer)).size).toBeGreaterThan(1);
+    encoded.forEach((one, i) => {
+      expect(one.bytes.equals(new SpanEncoder(OPTIONS).encode(spans[i]).bytes)).toBe(true);
+    });
+    expect(requestOf(encoded).map((span) => span.name)).toEqual(spans.map((span) => span.name));
+  });
+
+  it('encodes a span larger than a slab, and the spans around it', () => {
+    const encoder = new SpanEncoder(OPTIONS);
+    const [before, after] = sdkSpans('before', 'after');
+    const huge = Object.create(sdkSpans('huge')[0], {
+      attributes: { value: { 'mizuchi.text.long': 'x'.repeat(100_000) } },
+    }) as ReadableSpan;
+
+    const encoded = [before, huge, after].map((span) => encoder.encode(span));
+
+    const decoded = requestOf(encoded);
+    expect(decoded.map((span) => span.name)).toEqual(['before', 'huge', 'after']);
+    expect(decoded[1].attributes).toEqual({ 'mizuchi.text.long': 'x'.repeat(100_000) });
+    expect(encoded[0].bytes.equals(new SpanEncoder(OPTIONS).encode(before).bytes)).toBe(true);
   });
 });
 
@@ -1051,6 +1111,44 @@ describe('SpanEncoder', () => {
     expect(withKeys.attributes).toEqual({ 'mizuchi.object.key': 'a/b.txt' });
     expect(withoutKeys.attributes).toEqual({});
     expect(withoutKeys.droppedAttributesCount).toBe(1);
+  });
+
+  it('writes a lean span’s attributes (kept as arrays) exactly as the SDK span’s', () => {
+    const ended: ReadableSpan[] = [];
+    const lean = new LeanTracerProvider({
+      resource: resourceFromAttributes(SERVICE),
+      sampler: new AlwaysOnSampler(),
+      processor: {
+        onEnd: (span) => ended.push(span),
+        forceFlush: () => Promise.resolve(),
+        shutdown: () => Promise.resolve(),
+      },
+    });
+    const memory = new InMemorySpanExporter();
+    const sdk = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(memory)] });
+    for (const provider of [lean, sdk]) {
+      const span = provider.getTracer('same').startSpan('same', {
+        kind: SpanKind.SERVER,
+        attributes: { ...KEPT_ATTRIBUTES, 'client.address': '203.0.113.9' },
+      });
+      span.setAttribute('mizuchi.route', 'overwritten');
+      span.setAttributes({ 'mizuchi.added': 7, 'url.full': 'http://gw/k?X-Amz-Signature=abc' });
+      span.end();
+    }
+
+    const [fromLean, fromSdk] = requestOf([
+      new SpanEncoder(OPTIONS).encode(ended[0]),
+      new SpanEncoder(OPTIONS).encode(memory.getFinishedSpans()[0]),
+    ]);
+
+    expect(fromLean.attributes).toEqual(fromSdk.attributes);
+    expect(fromLean.attributes).toMatchObject({
+      'mizuchi.route': 'overwritten',
+      'mizuchi.added': 7,
+    });
+    expect(fromLean.droppedAttributesCount).toBe(2);
+    expect(fromSdk.droppedAttributesCount).toBe(2);
+    expect(ended[0].attributes).toEqual(memory.getFinishedSpans()[0].attributes);
   });
 
   it('writes a lean span’s epoch-millisecond times within 1 µs of its HrTimes', () => {

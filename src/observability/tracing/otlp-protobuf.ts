@@ -26,6 +26,16 @@ const FLAGS_HAS_IS_REMOTE = 0x100;
 const FLAGS_IS_REMOTE = 0x200;
 
 const NANOS_PER_SECOND = BigInt(1_000_000_000);
+
+/** The value of each hex digit by character code (other characters read as 0). */
+const HEX_DIGITS = new Uint8Array(128);
+for (let digit = 0; digit < 16; digit++) {
+  HEX_DIGITS[digit.toString(16).charCodeAt(0)] = digit;
+  HEX_DIGITS[digit.toString(16).toUpperCase().charCodeAt(0)] = digit;
+}
+
+/** Copies shorter than this are a loop in JS; a native call costs more than it saves. */
+const SHORT_COPY = 64;
 const TWO_32 = 2 ** 32;
 
 /** The number of bytes `value` takes as a varint. */
@@ -53,6 +63,12 @@ export class ProtoWriter {
   }
 
   reset(): void {
+    this.pos = 0;
+  }
+
+  /** Continues in a fresh buffer of `size` bytes (what was written stays in the old one). */
+  renew(size: number): void {
+    this.buf = Buffer.allocUnsafe(size);
     this.pos = 0;
   }
 
@@ -101,7 +117,7 @@ export class ProtoWriter {
   fixed32(field: number, value: number): void {
     this.tag(field, I32);
     this.ensure(4);
-    this.pos = this.buf.writeUInt32LE(value, this.pos);
+    this.uint32le(value);
   }
 
   /**
@@ -113,8 +129,8 @@ export class ProtoWriter {
     this.ensure(8);
     const nanos = Math.round(ms * 1e6);
     const high = Math.floor(nanos / TWO_32);
-    this.pos = this.buf.writeUInt32LE(nanos - high * TWO_32, this.pos);
-    this.pos = this.buf.writeUInt32LE(high, this.pos);
+    this.uint32le(nanos - high * TWO_32);
+    this.uint32le(high);
   }
 
   /** A time as fixed64 nanoseconds since the epoch. */
@@ -127,25 +143,58 @@ export class ProtoWriter {
 
   string(field: number, value: string): void {
     this.tag(field, LEN);
+    const length = value.length;
+    if (length < 128) {
+      // Short ASCII, what spans mostly hold: one length byte and the characters themselves.
+      this.ensure(1 + length);
+      const buf = this.buf;
+      let at = this.pos + 1;
+      let i = 0;
+      while (i < length) {
+        const code = value.charCodeAt(i);
+        if (code >= 0x80) break;
+        buf[at++] = code;
+        i += 1;
+      }
+      if (i === length) {
+        buf[this.pos] = length;
+        this.pos = at;
+        return;
+      }
+    }
     const start = this.open();
-    this.ensure(value.length * 3);
+    this.ensure(length * 3);
     this.pos += this.buf.write(value, this.pos, 'utf8');
     this.close(start);
   }
 
-  /** Bytes given as hex digits (trace and span ids). */
+  /** Bytes given as hex digits (trace and span ids, which are valid hex by construction). */
   hex(field: number, hex: string): void {
     this.tag(field, LEN);
-    this.varint(hex.length / 2);
-    this.ensure(hex.length / 2);
-    this.pos += this.buf.write(hex, this.pos, 'hex');
+    const length = hex.length >>> 1;
+    this.varint(length);
+    this.ensure(length);
+    const buf = this.buf;
+    let at = this.pos;
+    for (let i = 0; i < length * 2; i += 2) {
+      buf[at++] =
+        (HEX_DIGITS[hex.charCodeAt(i) & 0x7f] << 4) | HEX_DIGITS[hex.charCodeAt(i + 1) & 0x7f];
+    }
+    this.pos = at;
   }
 
   /** Bytes already encoded, e.g. an embedded message. */
   raw(bytes: Uint8Array): void {
-    this.ensure(bytes.length);
-    this.buf.set(bytes, this.pos);
-    this.pos += bytes.length;
+    const length = bytes.length;
+    this.ensure(length);
+    if (length < SHORT_COPY) {
+      const buf = this.buf;
+      let at = this.pos;
+      for (let i = 0; i < length; i++) buf[at++] = bytes[i];
+    } else {
+      this.buf.set(bytes, this.pos);
+    }
+    this.pos += length;
   }
 
   /** Starts an embedded message of `field`; `close` with the returned mark writes its length. */
@@ -168,6 +217,17 @@ export class ProtoWriter {
     this.pos = mark;
     this.varint(length);
     this.pos = end;
+  }
+
+  /** Four bytes, little-endian, of an unsigned 32-bit value (room already ensured). */
+  private uint32le(value: number): void {
+    const buf = this.buf;
+    const at = this.pos;
+    buf[at] = value & 0xff;
+    buf[at + 1] = (value >>> 8) & 0xff;
+    buf[at + 2] = (value >>> 16) & 0xff;
+    buf[at + 3] = value >>> 24;
+    this.pos = at + 4;
   }
 
   private open(): number {
@@ -219,32 +279,41 @@ function keyField(key: string): Buffer {
   return field;
 }
 
+/** The encoded key field of an attribute that may be exported, or undefined for one that may not. */
+type KeyFieldOf = (key: string) => Buffer | undefined;
+
 /**
- * KeyValues of `attributes` that `keep` lets through, as repeated `field`; returns how many were
- * left out.
+ * KeyValues of `attributes` that `keyFieldOf` lets through, as repeated `field`; returns how many
+ * were left out.
  */
 function writeAttributes(
   w: ProtoWriter,
   field: number,
   attributes: Attributes,
-  keep: (key: string) => boolean,
+  keyFieldOf: KeyFieldOf,
 ): number {
   let removed = 0;
   for (const key in attributes) {
     const value = attributes[key];
     if (value === undefined) continue;
-    if (!keep(key)) {
+    const encodedKey = keyFieldOf(key);
+    if (encodedKey === undefined) {
       removed += 1;
       continue;
     }
-    const pair = w.begin(field);
-    w.raw(keyField(key));
-    const any = w.begin(2);
-    writeAnyValue(w, value);
-    w.close(any);
-    w.close(pair);
+    writeKeyValue(w, field, encodedKey, value);
   }
   return removed;
+}
+
+/** One KeyValue{1 key, 2 value} as `field`, its key already encoded. */
+function writeKeyValue(w: ProtoWriter, field: number, encodedKey: Buffer, value: unknown): void {
+  const pair = w.begin(field);
+  w.raw(encodedKey);
+  const any = w.begin(2);
+  writeAnyValue(w, value);
+  w.close(any);
+  w.close(pair);
 }
 
 /** Event{1 time fixed64, 2 name, 3 attributes, 4 dropped_attributes_count}. */
@@ -253,7 +322,7 @@ function writeEvent(w: ProtoWriter, event: TimedEvent, options: PrivacyOptions):
   w.time(1, event.time);
   w.string(2, event.name);
   const removed = writeAttributes(w, 3, event.attributes ?? {}, (key) =>
-    exportableEventAttribute(key, options),
+    exportableEventAttribute(key, options) ? keyField(key) : undefined,
   );
   w.uint(4, (event.droppedAttributesCount ?? 0) + removed);
   w.close(mark);
@@ -265,10 +334,10 @@ function writeEvent(w: ProtoWriter, event: TimedEvent, options: PrivacyOptions):
  */
 export function writeSpan(
   w: ProtoWriter,
-  span: ReadableSpan & Partial<EpochTimes>,
+  span: ReadableSpan & Partial<LeanSpanFields>,
   options: PrivacyOptions,
-  keep: (key: string, kind: SpanKind) => boolean = (key, kind) =>
-    exportableAttribute(key, kind, options),
+  keyFieldOf: (key: string, kind: SpanKind) => Buffer | undefined = (key, kind) =>
+    exportableAttribute(key, kind, options) ? keyField(key) : undefined,
 ): void {
   const context = span.spanContext();
   w.hex(1, context.traceId);
@@ -288,7 +357,17 @@ export function writeSpan(
     w.time(8, span.endTime);
   }
   const kind = span.kind;
-  const removed = writeAttributes(w, 9, span.attributes, (key) => keep(key, kind));
+  let removed = 0;
+  if (span.attributeKeys !== undefined && span.attributeValues !== undefined) {
+    const { attributeKeys: keys, attributeValues: values } = span;
+    for (let i = 0; i < keys.length; i++) {
+      const encodedKey = keyFieldOf(keys[i], kind);
+      if (encodedKey === undefined) removed += 1;
+      else writeKeyValue(w, 9, encodedKey, values[i]);
+    }
+  } else {
+    removed = writeAttributes(w, 9, span.attributes, (key) => keyFieldOf(key, kind));
+  }
   w.uint(10, span.droppedAttributesCount + removed);
   for (const event of span.events) writeEvent(w, event, options);
   w.uint(12, span.droppedEventsCount);
@@ -305,16 +384,21 @@ export function writeSpan(
   w.fixed32(16, flags);
 }
 
-/** Spans that keep their times as epoch milliseconds (LeanSpan) skip the HrTime round trip. */
-export interface EpochTimes {
+/**
+ * What a LeanSpan offers beyond ReadableSpan: times as epoch milliseconds (no HrTime round
+ * trip) and attributes as parallel arrays (no object to iterate).
+ */
+export interface LeanSpanFields {
   readonly startEpochMs: number;
   readonly endEpochMs: number;
+  readonly attributeKeys: readonly string[];
+  readonly attributeValues: readonly unknown[];
 }
 
 /** The body of a Resource message with these attributes. */
 export function encodeResource(attributes: Attributes): Buffer {
   const w = new ProtoWriter(256);
-  writeAttributes(w, 1, attributes, () => true);
+  writeAttributes(w, 1, attributes, keyField);
   return Buffer.from(w.written);
 }
 
@@ -330,26 +414,29 @@ export interface EncodedSpan {
 
 /** How much memory encoded spans are cut from, at a time. */
 const SLAB_BYTES = 64 * 1024;
+/** A span starts in a new slab when less than this is left of the current one. */
+const SLAB_HEADROOM = 4 * 1024;
 
-/** Encodes finished spans into small slices of shared slabs. */
+/** Encodes finished spans straight into small slices of shared slabs. */
 export class SpanEncoder {
-  private readonly scratch = new ProtoWriter(1024);
-  private slab = Buffer.allocUnsafe(SLAB_BYTES);
-  private used = 0;
-  /** The privacy filter's verdicts: per span kind, by attribute key. */
-  private readonly verdicts = new Map<SpanKind, Map<string, boolean>>();
-  private readonly keep = (key: string, kind: SpanKind): boolean => {
-    let byKey = this.verdicts.get(kind);
+  private readonly slab = new ProtoWriter(SLAB_BYTES);
+  /**
+   * The privacy filter's verdicts, per span kind and attribute key: the key's encoded field, or
+   * null when the key may not leave the process.
+   */
+  private readonly keyFields = new Map<SpanKind, Map<string, Buffer | null>>();
+  private readonly keyFieldOf = (key: string, kind: SpanKind): Buffer | undefined => {
+    let byKey = this.keyFields.get(kind);
     if (byKey === undefined) {
       byKey = new Map();
-      this.verdicts.set(kind, byKey);
+      this.keyFields.set(kind, byKey);
     }
-    let verdict = byKey.get(key);
-    if (verdict === undefined) {
-      verdict = exportableAttribute(key, kind, this.options);
-      if (byKey.size < KEY_CACHE_LIMIT) byKey.set(key, verdict);
+    let field = byKey.get(key);
+    if (field === undefined) {
+      field = exportableAttribute(key, kind, this.options) ? keyField(key) : null;
+      if (byKey.size < KEY_CACHE_LIMIT) byKey.set(key, field);
     }
-    return verdict;
+    return field ?? undefined;
   };
 
   constructor(
@@ -358,17 +445,13 @@ export class SpanEncoder {
   ) {}
 
   encode(span: ReadableSpan): EncodedSpan {
-    const w = this.scratch;
-    w.reset();
-    writeSpan(w, span, this.options, this.keep);
-    const length = w.pos;
-    if (this.used + length > this.slab.length) {
-      this.slab = Buffer.allocUnsafe(Math.max(SLAB_BYTES, length));
-      this.used = 0;
-    }
-    w.buf.copy(this.slab, this.used, 0, length);
-    const bytes = this.slab.subarray(this.used, this.used + length);
-    this.used += length;
+    const w = this.slab;
+    // Spans already encoded keep their views of the old slab; a span larger than the headroom
+    // grows the current one (rare: a span is a few hundred bytes).
+    if (w.buf.length - w.pos < SLAB_HEADROOM) w.renew(SLAB_BYTES);
+    const start = w.pos;
+    writeSpan(w, span, this.options, this.keyFieldOf);
+    const bytes = w.buf.subarray(start, w.pos);
     return {
       scope: span.instrumentationScope,
       bytes,

@@ -39,12 +39,10 @@ export function nameServerSpan(
   const span = trace.getActiveSpan();
   if (span === undefined || !span.isRecording()) return;
   span.updateName(`${method} ${s3.route.name}`);
-  span.setAttributes({
-    [ATTR.route]: s3.route.name,
-    [ATTR.operation]: s3.operation,
-    ...(requestId !== undefined ? { [ATTR.requestId]: requestId } : {}),
-    ...(s3.key !== '' ? { [ATTR.objectKey]: s3.key } : {}),
-  });
+  span.setAttribute(ATTR.route, s3.route.name);
+  span.setAttribute(ATTR.operation, s3.operation);
+  if (requestId !== undefined) span.setAttribute(ATTR.requestId, requestId);
+  if (s3.key !== '') span.setAttribute(ATTR.objectKey, s3.key);
 }
 
 /** Sets attributes on the active span, if any. */
