@@ -26,6 +26,7 @@ const FLAGS_HAS_IS_REMOTE = 0x100;
 const FLAGS_IS_REMOTE = 0x200;
 
 const NANOS_PER_SECOND = BigInt(1_000_000_000);
+const TWO_32 = 2 ** 32;
 
 /** The value of each hex digit by character code (other characters read as 0). */
 const HEX_DIGITS = new Uint8Array(128);
@@ -36,7 +37,6 @@ for (let digit = 0; digit < 16; digit++) {
 
 /** Copies shorter than this are a loop in JS; a native call costs more than it saves. */
 const SHORT_COPY = 64;
-const TWO_32 = 2 ** 32;
 
 /** The number of bytes `value` takes as a varint. */
 function varintSize(value: number): number {
