@@ -11,6 +11,8 @@ import type { Readable, Writable } from 'node:stream';
 import { listMultipartUploads, storedObject } from './ceph';
 import type { ProcessOutcome } from './processes';
 
+export { xmlField } from './wire';
+
 export const KiB = 1024;
 export const MiB = 1024 * KiB;
 
@@ -268,25 +270,9 @@ export async function eventually(condition: () => boolean | Promise<boolean>): P
   }
 }
 
-/** The text of the first `<name>` element of an XML document, entities decoded. */
-export function xmlField(xml: string, name: string): string | undefined {
-  const match = new RegExp(`<${name}>([\\s\\S]*?)</${name}>`).exec(xml);
-  return match === null ? undefined : unescapeXml(match[1]);
-}
-
 /** The texts of every `<name>` element, in document order. */
 export function xmlBlocks(xml: string, name: string): string[] {
   return [...xml.matchAll(new RegExp(`<${name}>([\\s\\S]*?)</${name}>`, 'g'))].map((m) => m[1]);
-}
-
-function unescapeXml(text: string): string {
-  return text
-    .replace(/&lt;/g, '<')
-    .replace(/&gt;/g, '>')
-    .replace(/&quot;/g, '"')
-    .replace(/&apos;/g, "'")
-    .replace(/&#34;/g, '"')
-    .replace(/&amp;/g, '&');
 }
 
 /**

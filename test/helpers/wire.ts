@@ -108,10 +108,12 @@ function unescapeXml(text: string): string {
     .replace(/&gt;/g, '>')
     .replace(/&quot;/g, '"')
     .replace(/&apos;/g, "'")
+    .replace(/&#34;/g, '"')
     .replace(/&amp;/g, '&');
 }
 
-function element(xml: string, name: string): string | undefined {
+/** The text of the first `<name>` element of an XML document, entities decoded. */
+export function xmlField(xml: string, name: string): string | undefined {
   const match = new RegExp(`<${name}>([\\s\\S]*?)</${name}>`).exec(xml);
   return match === null ? undefined : unescapeXml(match[1]);
 }
@@ -119,10 +121,10 @@ function element(xml: string, name: string): string | undefined {
 /** Reads the fields of an S3 error body; absent fields stay undefined. */
 export function parseS3Error(xml: string): S3ErrorBody {
   return {
-    code: element(xml, 'Code'),
-    message: element(xml, 'Message'),
-    resource: element(xml, 'Resource'),
-    requestId: element(xml, 'RequestId'),
+    code: xmlField(xml, 'Code'),
+    message: xmlField(xml, 'Message'),
+    resource: xmlField(xml, 'Resource'),
+    requestId: xmlField(xml, 'RequestId'),
   };
 }
 
