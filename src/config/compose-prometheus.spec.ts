@@ -8,6 +8,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
+import { composeInterpolate } from '../../libs/testing/compose';
 import { parseAddress } from './server.schema';
 
 const ROOT = join(__dirname, '..', '..');
@@ -38,8 +39,8 @@ const rules = parse(read('examples/prometheus/mizuchi.rules.yml')) as RulesFile;
 const metricsPage = read('docs/METRICS.md');
 const alerts = rules.groups.flatMap((group) => group.rules);
 
-/** What docker compose makes of `${NAME:-default}`: the default (the tests run without a .env). */
-const withDefaults = (text: string) => text.replace(/\$\{[A-Z_]+:-([^}]*)\}/g, '$1');
+/** A value as docker compose reads it without a .env file: every `${NAME:-default}` its default. */
+const withDefaults = (text: string) => composeInterpolate(text, {});
 
 describe('the Prometheus of docker-compose.yml', () => {
   const service = compose.services.prometheus;

@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isMap, isPair, isScalar, isSeq, parseDocument } from 'yaml';
+import { composeInterpolate } from '../../libs/testing/compose';
 import { ENVIRONMENT } from '../cli/command-line';
 import { keyLines } from './commented-yaml';
 import { assertEnforceable } from './enforceable';
@@ -34,20 +35,6 @@ const COMPOSE_REFERENCE =
   /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?[-?+][^}]*)?\}|\$([A-Za-z_][A-Za-z0-9_]*)/g;
 // The config loader's syntax (DESIGN.md §4): `${NAME}`, `${NAME:-x}`, and `$${` as an escape.
 const CONFIG_REFERENCE = /\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-[^}]*)?\}/g;
-
-/** What docker compose makes of a value, given the variables of .env (`:-` and `-` defaults). */
-function composeInterpolate(text: string, env: Readonly<Record<string, string>>): string {
-  return text.replace(
-    /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)/g,
-    (match, braced?: string, op?: string, fallback?: string, bare?: string) => {
-      if (match === '$$') return '$';
-      const value = env[braced ?? bare ?? ''];
-      if (op === ':-') return value === undefined || value === '' ? (fallback ?? '') : value;
-      if (op === '-') return value ?? fallback ?? '';
-      return value ?? '';
-    },
-  );
-}
 
 function referencesIn(text: string, pattern: RegExp): string[] {
   return [...text.matchAll(pattern)].map((m) => m[1] ?? m[2]).filter((name) => name !== undefined);

@@ -306,6 +306,21 @@ function sdkSpans(...names: string[]): ReadableSpan[] {
   return memory.getFinishedSpans().slice();
 }
 
+/** A lean tracer provider, sampling everything, that keeps the spans it ends. */
+function leanProvider(): { provider: LeanTracerProvider; ended: ReadableSpan[] } {
+  const ended: ReadableSpan[] = [];
+  const provider = new LeanTracerProvider({
+    resource: resourceFromAttributes(SERVICE),
+    sampler: new AlwaysOnSampler(),
+    processor: {
+      onEnd: (span) => ended.push(span),
+      forceFlush: () => Promise.resolve(),
+      shutdown: () => Promise.resolve(),
+    },
+  });
+  return { provider, ended };
+}
+
 function requestOf(spans: EncodedSpan[], resource: Attributes = SERVICE): ReceivedSpan[] {
   return decodeExportTraceRequest(
     Buffer.from(encodeExportRequest(encodeResource(resource), spans)),
@@ -1114,16 +1129,7 @@ describe('SpanEncoder', () => {
   });
 
   it('writes a lean span’s attributes (kept as arrays) exactly as the SDK span’s', () => {
-    const ended: ReadableSpan[] = [];
-    const lean = new LeanTracerProvider({
-      resource: resourceFromAttributes(SERVICE),
-      sampler: new AlwaysOnSampler(),
-      processor: {
-        onEnd: (span) => ended.push(span),
-        forceFlush: () => Promise.resolve(),
-        shutdown: () => Promise.resolve(),
-      },
-    });
+    const { provider: lean, ended } = leanProvider();
     const memory = new InMemorySpanExporter();
     const sdk = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(memory)] });
     for (const provider of [lean, sdk]) {
@@ -1152,16 +1158,7 @@ describe('SpanEncoder', () => {
   });
 
   it('writes a lean span’s epoch-millisecond times within 1 µs of its HrTimes', () => {
-    const ended: ReadableSpan[] = [];
-    const provider = new LeanTracerProvider({
-      resource: resourceFromAttributes(SERVICE),
-      sampler: new AlwaysOnSampler(),
-      processor: {
-        onEnd: (span) => ended.push(span),
-        forceFlush: () => Promise.resolve(),
-        shutdown: () => Promise.resolve(),
-      },
-    });
+    const { provider, ended } = leanProvider();
     // epoch milliseconds after the process started (smaller numbers are performance.now() times)
     const startMs = Date.now() + 0.4567;
     const endMs = startMs + 333.3323;

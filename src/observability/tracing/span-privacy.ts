@@ -94,8 +94,10 @@ function filterEvent(event: TimedEvent, options: PrivacyOptions): TimedEvent {
 /** A detached, filtered copy of a finished span: what the export queue holds. */
 export function privateCopy(span: ReadableSpan, options: PrivacyOptions): ReadableSpan {
   const context = span.spanContext();
-  const attributes = filterAttributes(span.attributes, span.kind, options);
-  const removed = Object.keys(span.attributes).length - Object.keys(attributes).length;
+  // Read once: a LeanSpan builds its attributes object on each read.
+  const given = span.attributes;
+  const attributes = filterAttributes(given, span.kind, options);
+  const removed = Object.keys(given).length - Object.keys(attributes).length;
   return {
     name: span.name,
     kind: span.kind,
