@@ -78,8 +78,10 @@ describe('lingerAfterAnswer', () => {
 
     expect(outcome.response).toMatch(/^HTTP\/1\.1 403 /);
     expect(outcome.error).toMatch(/^(EPIPE|ECONNRESET)$/);
-    // Plus what the socket buffers on both sides held.
-    expect(outcome.written).toBeGreaterThan(LINGER_MAX_BYTES);
+    // Plus what the socket buffers on both sides held. Pieces count once their write completed:
+    // the one the cut fell into does not, so at the least exactly LINGER_MAX_BYTES went (seen
+    // once on Node 22 in CI), as in test/early-answer.e2e-spec.ts.
+    expect(outcome.written).toBeGreaterThanOrEqual(LINGER_MAX_BYTES);
     expect(outcome.written).toBeLessThan(LINGER_MAX_BYTES + 112 * MiB);
   });
 
