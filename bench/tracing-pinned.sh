@@ -3,7 +3,8 @@
 #
 #   bash bench/tracing-pinned.sh [--pairs 6] [--rounds 6] [--seconds 1] [--warmup 5]
 #                                [--sampling always|never|ratio:R|off] [--traced-env 'NAME=v ...']
-#                                [--node PATH]
+#                                [--node PATH] [--base off|always|never|ratio:R] [--base-env 'NAME=v ...']
+#                                [--base-dist DIR]
 #
 # An untraced and a traced gateway (dist/src/main.js, built by `npm run build`) both run pinned
 # to CPU 1; the S3 sink (bench/sink.c), the OTLP sink that the traced one exports to, and wrk
@@ -13,12 +14,14 @@
 # pair to the next (JIT decisions, heap layout), so the measurement restarts both for each of
 # --pairs pairs, alternating which starts first, and reports the geometric mean over every
 # round of every pair with the range of the pairs. `--sampling off` makes both sides untraced:
-# the noise floor. CPU is the gateway process's, all threads (V8's compiler and GC helpers
+# the noise floor. `--base`, `--base-env` and `--base-dist` (another build's dist directory,
+# e.g. a copy made before a change) give the first side a configuration or code of its own, to
+# compare two traced gateways with each other in one run. CPU is the gateway process's, all threads (V8's compiler and GC helpers
 # included). Needs two CPUs, taskset, wrk, gcc and curl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pairs=6 rounds=6 seconds=1 warmup=5 sampling=always traced_env='' node_bin=node
+pairs=6 rounds=6 seconds=1 warmup=5 sampling=always traced_env='' node_bin=node base=off base_env='' base_dist=dist
 while [ $# -gt 0 ]; do
   case "$1" in
     --pairs) pairs=$2; shift 2 ;;
@@ -28,6 +31,9 @@ while [ $# -gt 0 ]; do
     --sampling) sampling=$2; shift 2 ;;
     --traced-env) traced_env=$2; shift 2 ;;
     --node) node_bin=$2; shift 2 ;;
+    --base) base=$2; shift 2 ;;
+    --base-env) base_env=$2; shift 2 ;;
+    --base-dist) base_dist=$2; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -68,24 +74,25 @@ load() { # port seconds -> requests
 }
 start_gateway() { # name: starts it, its pid in gw[name]
   # shellcheck disable=SC2086 # --traced-env is a list of NAME=value words
-  local env_words=''
-  [ "$1" = on ] && env_words=$traced_env
+  local env_words=$base_env main=$base_dist/src/main.js
+  [ "$1" = on ] && env_words=$traced_env main=dist/src/main.js
   # One simple command, so that $! is the gateway itself (env and taskset exec it).
-  env $env_words taskset -c 1 "$node_bin" dist/src/main.js --config "$work/$1.yaml" >"$work/gw-$1.log" 2>&1 </dev/null &
+  env $env_words taskset -c 1 "$node_bin" "$main" --config "$work/$1.yaml" >"$work/gw-$1.log" 2>&1 </dev/null &
   gw[$1]=$!
   pids+=($!)
 }
 
 declare -A gw=()
 echo "tracing-pinned: $pairs pairs x $rounds rounds x ${seconds}s each side after ${warmup}s of warm-up," \
-  "traced side '$sampling'${traced_env:+ with $traced_env}, $("$node_bin" --version)"
+  "traced side '$sampling'${traced_env:+ with $traced_env}, other side '$base'${base_env:+ with $base_env}," \
+  "$("$node_bin" --version)"
 : >"$work/rounds"
 for pair in $(seq 1 "$pairs"); do
   # Odd pairs start the untraced gateway first, even pairs the traced one, and the two swap
   # ports: neither the start order nor a port favours a side.
   if [ $((pair % 2)) = 1 ]; then first=off second=on; else first=on second=off; fi
   port_off=${ports[$((pair % 2))]} port_on=${ports[$((1 - pair % 2))]}
-  config off "$port_off" "$(tracing_of off)"
+  config off "$port_off" "$(tracing_of "$base")"
   config on "$port_on" "$(tracing_of "$sampling")"
   start_gateway "$first"
   start_gateway "$second"

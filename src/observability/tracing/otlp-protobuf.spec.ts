@@ -651,6 +651,10 @@ describe('ProtoWriter', () => {
     expect([...written((w) => w.tag(1, 2))]).toEqual([0x0a]);
     expect([...written((w) => w.tag(16, 5))]).toEqual([0x85, 0x01]);
     expect([...written((w) => w.tag(15, 2))]).toEqual([0x7a]);
+    // A one-byte tag at the very end of the buffer grows it, as any other write does.
+    expect([...written((w) => [1, 2, 3].forEach((field) => w.tag(field, 2)), 1)]).toEqual([
+      0x0a, 0x12, 0x1a,
+    ]);
   });
 
   it.each([127, 128, 16383, 16384, 2_100_000])(
@@ -930,6 +934,60 @@ describe('SpanEncoder', () => {
     expect(decoded.map((span) => span.name)).toEqual(['before', 'huge', 'after']);
     expect(decoded[1].attributes).toEqual({ 'mizuchi.text.long': 'x'.repeat(100_000) });
     expect(encoded[0].bytes.equals(new SpanEncoder(OPTIONS).encode(before).bytes)).toBe(true);
+  });
+});
+
+describe('AttributePairs (through SpanEncoder)', () => {
+  /** Lean spans whose attributes repeat, change on every span, or cannot be cached. */
+  function leanSpans(count: number): ReadableSpan[] {
+    const { provider, ended } = leanProvider();
+    const tracer = provider.getTracer('otlp-protobuf-spec');
+    for (let i = 0; i < count; i++) {
+      const span = tracer.startSpan(`span-${i}`, { kind: SpanKind.SERVER });
+      span.setAttribute('mizuchi.route', 'same');
+      span.setAttribute('mizuchi.operation', 'same');
+      span.setAttribute('mizuchi.request_id', `request-${i}`);
+      span.setAttribute('http.response.status_code', i % 3 === 0 ? 503 : 200);
+      span.setAttribute('mizuchi.upload.bytes', i * 1024);
+      span.setAttribute('mizuchi.zero_copy', i % 2 === 0);
+      span.setAttribute('mizuchi.list', [`a${i}`, 'b']);
+      span.setAttribute('mizuchi.text.long', `${'y'.repeat(70)}${i % 2}`);
+      span.end();
+    }
+    return ended;
+  }
+
+  it('writes every value right, remembered or not, past the per-key limit', () => {
+    const spans = leanSpans(100);
+    const encoder = new SpanEncoder(OPTIONS);
+
+    const encoded = spans.map((span) => encoder.encode(span));
+
+    expect(requestOf(encoded).map((span) => span.attributes)).toEqual(
+      spans.map((_, i) => ({
+        'mizuchi.route': 'same',
+        'mizuchi.operation': 'same',
+        'mizuchi.request_id': `request-${i}`,
+        'http.response.status_code': i % 3 === 0 ? 503 : 200,
+        'mizuchi.upload.bytes': i * 1024,
+        'mizuchi.zero_copy': i % 2 === 0,
+        'mizuchi.list': [`a${i}`, 'b'],
+        'mizuchi.text.long': `${'y'.repeat(70)}${i % 2}`,
+      })),
+    );
+  });
+
+  it('copies exactly the bytes a fresh encoder writes for the same span', () => {
+    const spans = leanSpans(60);
+    const encoder = new SpanEncoder(OPTIONS);
+    spans.forEach((span) => encoder.encode(span));
+
+    // The second time round every cacheable pair is remembered; a fresh encoder has none.
+    for (const span of spans) {
+      expect(encoder.encode(span).bytes.equals(new SpanEncoder(OPTIONS).encode(span).bytes)).toBe(
+        true,
+      );
+    }
   });
 });
 

@@ -83,7 +83,10 @@ export class ProtoWriter {
   }
 
   tag(field: number, wireType: number): void {
-    this.varint(field * 8 + wireType);
+    const key = field * 8 + wireType;
+    // Every field number the encoder writes is below 16: one byte.
+    if (key < 128 && this.pos < this.buf.length) this.buf[this.pos++] = key;
+    else this.varint(key);
   }
 
   /** An int64 field: negative values take ten bytes, two's complement. */
@@ -338,6 +341,7 @@ export function writeSpan(
   options: PrivacyOptions,
   keyFieldOf: (key: string, kind: SpanKind) => Buffer | undefined = (key, kind) =>
     exportableAttribute(key, kind, options) ? keyField(key) : undefined,
+  pairs?: AttributePairs,
 ): void {
   const context = span.spanContext();
   w.hex(1, context.traceId);
@@ -363,7 +367,8 @@ export function writeSpan(
     for (let i = 0; i < keys.length; i++) {
       const encodedKey = keyFieldOf(keys[i], kind);
       if (encodedKey === undefined) removed += 1;
-      else writeKeyValue(w, 9, encodedKey, values[i]);
+      else if (pairs === undefined) writeKeyValue(w, 9, encodedKey, values[i]);
+      else pairs.write(w, encodedKey, values[i]);
     }
   } else {
     removed = writeAttributes(w, 9, span.attributes, (key) => keyFieldOf(key, kind));
@@ -402,6 +407,46 @@ export function encodeResource(attributes: Attributes): Buffer {
   return Buffer.from(w.written);
 }
 
+/** Values a key may have cached before its further values are encoded each time. */
+const PAIR_VALUES_PER_KEY = 32;
+
+/**
+ * Span attributes (`Span.attributes`, field 9) whose encoding is remembered per key and value.
+ * Most of a gateway span's attributes repeat from request to request (method, scheme, port,
+ * route, operation, status), so the encoder copies their whole KeyValue field instead of
+ * writing it again; a key with many values (a request id) stops being cached once it has
+ * PAIR_VALUES_PER_KEY of them. Keys are the encoded key fields, one object per key.
+ */
+export class AttributePairs {
+  private readonly byKey = new Map<Buffer, Map<unknown, Buffer>>();
+
+  write(w: ProtoWriter, encodedKey: Buffer, value: unknown): void {
+    const cacheable = typeof value === 'string' ? value.length <= 64 : typeof value !== 'object';
+    if (!cacheable) {
+      writeKeyValue(w, 9, encodedKey, value);
+      return;
+    }
+    let values = this.byKey.get(encodedKey);
+    if (values === undefined) {
+      if (this.byKey.size >= KEY_CACHE_LIMIT) {
+        writeKeyValue(w, 9, encodedKey, value);
+        return;
+      }
+      values = new Map();
+      this.byKey.set(encodedKey, values);
+    }
+    const pair = values.get(value);
+    if (pair !== undefined) {
+      w.raw(pair);
+      return;
+    }
+    const start = w.pos;
+    writeKeyValue(w, 9, encodedKey, value);
+    if (values.size < PAIR_VALUES_PER_KEY)
+      values.set(value, Buffer.from(w.buf.subarray(start, w.pos)));
+  }
+}
+
 /** One span, encoded and filtered, as the export queue holds it. */
 export interface EncodedSpan {
   /** The tracer that made it: spans are grouped by scope on the wire. */
@@ -420,6 +465,7 @@ const SLAB_HEADROOM = 4 * 1024;
 /** Encodes finished spans straight into small slices of shared slabs. */
 export class SpanEncoder {
   private readonly slab = new ProtoWriter(SLAB_BYTES);
+  private readonly pairs = new AttributePairs();
   /**
    * The privacy filter's verdicts, per span kind and attribute key: the key's encoded field, or
    * null when the key may not leave the process.
@@ -450,7 +496,7 @@ export class SpanEncoder {
     // grows the current one (rare: a span is a few hundred bytes).
     if (w.buf.length - w.pos < SLAB_HEADROOM) w.renew(SLAB_BYTES);
     const start = w.pos;
-    writeSpan(w, span, this.options, this.keyFieldOf);
+    writeSpan(w, span, this.options, this.keyFieldOf, this.pairs);
     const bytes = w.buf.subarray(start, w.pos);
     return {
       scope: span.instrumentationScope,
