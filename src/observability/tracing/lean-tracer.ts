@@ -64,10 +64,16 @@ export interface LeanTracerOptions {
 const ZERO_SPAN_ID = '0000000000000000';
 const ZERO_TRACE_ID = '00000000000000000000000000000000';
 
-/** Random trace and span ids, cut from a pool refilled 4 KiB at a time. */
+/**
+ * Random trace and span ids, cut from pools of 4 KiB of random bytes. Each id's bytes stay where
+ * they were cut (a pool is replaced, never refilled), so the encoder copies a span's ids from
+ * there instead of parsing their hex (`lastPool` and `lastAt` say where the last id was cut).
+ */
 class IdPool {
-  private readonly pool = Buffer.allocUnsafe(4096);
-  private offset = this.pool.length;
+  private pool = Buffer.alloc(0);
+  private offset = 0;
+  lastPool: Buffer = this.pool;
+  lastAt = 0;
 
   traceId(): string {
     let id: string;
@@ -85,12 +91,13 @@ class IdPool {
 
   private take(bytes: number): string {
     if (this.offset + bytes > this.pool.length) {
-      randomFillSync(this.pool);
+      this.pool = randomFillSync(Buffer.allocUnsafeSlow(4096));
       this.offset = 0;
     }
-    const id = this.pool.toString('hex', this.offset, this.offset + bytes);
+    this.lastPool = this.pool;
+    this.lastAt = this.offset;
     this.offset += bytes;
-    return id;
+    return this.pool.toString('hex', this.lastAt, this.offset);
   }
 }
 
@@ -149,6 +156,17 @@ export class LeanSpan implements Span, ReadableSpan {
   droppedAttributesCount = 0;
   droppedEventsCount = 0;
   readonly droppedLinksCount = 0;
+  /**
+   * Where the bytes of the span's own id, its trace id and its parent's id are (a pool of the
+   * IdPool, and the offset in it), for the encoder; undefined for an id that came from
+   * elsewhere (a remote parent's), which the encoder reads from its hex.
+   */
+  spanIdBytes: Buffer | undefined = undefined;
+  spanIdAt = 0;
+  traceIdBytes: Buffer | undefined = undefined;
+  traceIdAt = 0;
+  parentIdBytes: Buffer | undefined = undefined;
+  parentIdAt = 0;
   /** Start and end in milliseconds since the epoch (the encoder reads these, not HrTimes). */
   readonly startEpochMs: number;
   endEpochMs = 0;
@@ -321,8 +339,20 @@ export class LeanTracer implements Tracer {
       parent !== undefined && (parentSpan instanceof LeanSpan || trace.isSpanContextValid(parent))
         ? parent
         : undefined;
-    const traceId = validParent?.traceId ?? this.ids.traceId();
+    const localParent = parentSpan instanceof LeanSpan ? parentSpan : undefined;
+    let traceIdBytes = localParent?.traceIdBytes;
+    let traceIdAt = localParent?.traceIdAt ?? 0;
+    let traceId = validParent?.traceId;
+    if (traceId === undefined) {
+      traceId = this.ids.traceId();
+      traceIdBytes = this.ids.lastPool;
+      traceIdAt = this.ids.lastAt;
+    } else if (localParent === undefined) {
+      traceIdBytes = undefined;
+    }
     const spanId = this.ids.spanId();
+    const spanIdBytes = this.ids.lastPool;
+    const spanIdAt = this.ids.lastAt;
     const kind = options.kind ?? SpanKind.INTERNAL;
     const attributes = options.attributes ?? {};
     const links = options.links ?? [];
@@ -357,6 +387,14 @@ export class LeanTracer implements Tracer {
       this.scope,
       this.options.processor,
     );
+    span.spanIdBytes = spanIdBytes;
+    span.spanIdAt = spanIdAt;
+    span.traceIdBytes = traceIdBytes;
+    span.traceIdAt = traceIdAt;
+    if (localParent !== undefined) {
+      span.parentIdBytes = localParent.spanIdBytes;
+      span.parentIdAt = localParent.spanIdAt;
+    }
     if (sampling.attributes !== undefined) span.setAttributes(sampling.attributes);
     return span;
   }

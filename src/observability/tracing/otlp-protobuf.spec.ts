@@ -937,7 +937,7 @@ describe('SpanEncoder', () => {
   });
 });
 
-describe('AttributePairs (through SpanEncoder)', () => {
+describe('AttributeCache (through SpanEncoder)', () => {
   /** Lean spans whose attributes repeat, change on every span, or cannot be cached. */
   function leanSpans(count: number): ReadableSpan[] {
     const { provider, ended } = leanProvider();
@@ -952,6 +952,9 @@ describe('AttributePairs (through SpanEncoder)', () => {
       span.setAttribute('mizuchi.zero_copy', i % 2 === 0);
       span.setAttribute('mizuchi.list', [`a${i}`, 'b']);
       span.setAttribute('mizuchi.text.long', `${'y'.repeat(70)}${i % 2}`);
+      // Dropped by the privacy filter, whether its verdict is cached or not.
+      span.setAttribute('url.full', `http://gateway/bucket/key-${i}?X-Amz-Signature=${i % 2}`);
+      span.setAttribute('client.address', '192.0.2.7');
       span.end();
     }
     return ended;
@@ -963,7 +966,9 @@ describe('AttributePairs (through SpanEncoder)', () => {
 
     const encoded = spans.map((span) => encoder.encode(span));
 
-    expect(requestOf(encoded).map((span) => span.attributes)).toEqual(
+    const decoded = requestOf(encoded);
+    expect(decoded.map((span) => span.droppedAttributesCount)).toEqual(spans.map(() => 2));
+    expect(decoded.map((span) => span.attributes)).toEqual(
       spans.map((_, i) => ({
         'mizuchi.route': 'same',
         'mizuchi.operation': 'same',
@@ -975,6 +980,39 @@ describe('AttributePairs (through SpanEncoder)', () => {
         'mizuchi.text.long': `${'y'.repeat(70)}${i % 2}`,
       })),
     );
+  });
+
+  it("writes lean spans' ids from the bytes they were cut from, long after their pool", () => {
+    const { provider, ended } = leanProvider();
+    const tracer = provider.getTracer('otlp-protobuf-spec');
+    const remote = trace.setSpanContext(ROOT_CONTEXT, {
+      traceId: REMOTE_TRACE_ID,
+      spanId: REMOTE_SPAN_ID,
+      traceFlags: 1,
+      isRemote: true,
+    });
+    // 1,200 spans cut about 12 KiB of ids: the pool is replaced several times before any of
+    // them is encoded. Every fourth root continues a remote trace, whose ids come as hex.
+    for (let i = 0; i < 400; i++) {
+      const root = tracer.startSpan(`root-${i}`, {}, i % 4 === 0 ? remote : ROOT_CONTEXT);
+      const child = tracer.startSpan(`child-${i}`, {}, trace.setSpan(ROOT_CONTEXT, root));
+      const grandchild = tracer.startSpan(`grand-${i}`, {}, trace.setSpan(ROOT_CONTEXT, child));
+      grandchild.end();
+      child.end();
+      root.end();
+    }
+    const encoder = new SpanEncoder(OPTIONS);
+
+    const decoded = requestOf(ended.map((span) => encoder.encode(span)));
+
+    expect(decoded.map((span) => [span.traceId, span.spanId, span.parentSpanId])).toEqual(
+      ended.map((span) => [
+        span.spanContext().traceId,
+        span.spanContext().spanId,
+        span.parentSpanContext?.spanId ?? '',
+      ]),
+    );
+    expect(decoded.filter((span) => span.traceId === REMOTE_TRACE_ID)).toHaveLength(300);
   });
 
   it('copies exactly the bytes a fresh encoder writes for the same span', () => {

@@ -186,6 +186,17 @@ export class ProtoWriter {
     this.pos = at;
   }
 
+  /** A bytes field holding `length` bytes of `source` from `at` (trace and span ids). */
+  bytes(field: number, source: Uint8Array, at: number, length: number): void {
+    this.tag(field, LEN);
+    this.varint(length);
+    this.ensure(length);
+    const buf = this.buf;
+    let pos = this.pos;
+    for (let i = at; i < at + length; i++) buf[pos++] = source[i];
+    this.pos = pos;
+  }
+
   /** Bytes already encoded, e.g. an embedded message. */
   raw(bytes: Uint8Array): void {
     const length = bytes.length;
@@ -341,15 +352,21 @@ export function writeSpan(
   options: PrivacyOptions,
   keyFieldOf: (key: string, kind: SpanKind) => Buffer | undefined = (key, kind) =>
     exportableAttribute(key, kind, options) ? keyField(key) : undefined,
-  pairs?: AttributePairs,
+  cache?: AttributeCache,
 ): void {
   const context = span.spanContext();
-  w.hex(1, context.traceId);
-  w.hex(2, context.spanId);
+  // A LeanSpan knows where its ids' bytes are; other spans' ids are read from their hex.
+  if (span.traceIdBytes !== undefined) w.bytes(1, span.traceIdBytes, span.traceIdAt ?? 0, 16);
+  else w.hex(1, context.traceId);
+  if (span.spanIdBytes !== undefined) w.bytes(2, span.spanIdBytes, span.spanIdAt ?? 0, 8);
+  else w.hex(2, context.spanId);
   const traceState = context.traceState?.serialize();
   if (traceState) w.string(3, traceState);
   const parent = span.parentSpanContext;
-  if (parent?.spanId) w.hex(4, parent.spanId);
+  if (parent?.spanId) {
+    if (span.parentIdBytes !== undefined) w.bytes(4, span.parentIdBytes, span.parentIdAt ?? 0, 8);
+    else w.hex(4, parent.spanId);
+  }
   w.string(5, span.name);
   // OTLP's SpanKind is the API's plus one: 0 means unspecified on the wire.
   w.uint(6, span.kind + 1);
@@ -365,10 +382,13 @@ export function writeSpan(
   if (span.attributeKeys !== undefined && span.attributeValues !== undefined) {
     const { attributeKeys: keys, attributeValues: values } = span;
     for (let i = 0; i < keys.length; i++) {
+      if (cache !== undefined) {
+        if (!cache.write(w, keys[i], kind, values[i])) removed += 1;
+        continue;
+      }
       const encodedKey = keyFieldOf(keys[i], kind);
       if (encodedKey === undefined) removed += 1;
-      else if (pairs === undefined) writeKeyValue(w, 9, encodedKey, values[i]);
-      else pairs.write(w, encodedKey, values[i]);
+      else writeKeyValue(w, 9, encodedKey, values[i]);
     }
   } else {
     removed = writeAttributes(w, 9, span.attributes, (key) => keyFieldOf(key, kind));
@@ -398,6 +418,13 @@ export interface LeanSpanFields {
   readonly endEpochMs: number;
   readonly attributeKeys: readonly string[];
   readonly attributeValues: readonly unknown[];
+  /** Where the bytes of the span's ids are, when it knows (LeanSpan's fields of these names). */
+  readonly spanIdBytes: Uint8Array | undefined;
+  readonly spanIdAt: number;
+  readonly traceIdBytes: Uint8Array | undefined;
+  readonly traceIdAt: number;
+  readonly parentIdBytes: Uint8Array | undefined;
+  readonly parentIdAt: number;
 }
 
 /** The body of a Resource message with these attributes. */
@@ -410,40 +437,67 @@ export function encodeResource(attributes: Attributes): Buffer {
 /** Values a key may have cached before its further values are encoded each time. */
 const PAIR_VALUES_PER_KEY = 32;
 
-/**
- * Span attributes (`Span.attributes`, field 9) whose encoding is remembered per key and value.
- * Most of a gateway span's attributes repeat from request to request (method, scheme, port,
- * route, operation, status), so the encoder copies their whole KeyValue field instead of
- * writing it again; a key with many values (a request id) stops being cached once it has
- * PAIR_VALUES_PER_KEY of them. Keys are the encoded key fields, one object per key.
- */
-export class AttributePairs {
-  private readonly byKey = new Map<Buffer, Map<unknown, Buffer>>();
+/** What the encoder knows of one attribute key for one span kind. */
+interface KeyEntry {
+  /** The key's encoded field, or null when the privacy filter keeps the key in the process. */
+  readonly field: Buffer | null;
+  /** Whole KeyValue fields already written for this key, by value. */
+  readonly values: Map<unknown, Buffer>;
+}
 
-  write(w: ProtoWriter, encodedKey: Buffer, value: unknown): void {
+/**
+ * The privacy filter's verdict and encoded field per attribute key and span kind, and the
+ * encoding of span attributes (`Span.attributes`, field 9) remembered per key and value. Most of
+ * a gateway span's attributes repeat from request to request (method, scheme, port, route,
+ * operation, status), so the encoder copies their whole KeyValue field instead of writing it
+ * again; a key with many values (a request id) stops being cached once it has
+ * PAIR_VALUES_PER_KEY of them. One map lookup finds a key's verdicts for every kind, and a
+ * second its value.
+ */
+export class AttributeCache {
+  private readonly byKey = new Map<string, Array<KeyEntry | undefined>>();
+
+  constructor(private readonly options: PrivacyOptions) {}
+
+  /** The encoded field of `key` on a span of `kind`, or undefined when it may not be exported. */
+  fieldOf(key: string, kind: SpanKind): Buffer | undefined {
+    return this.entryOf(key, kind).field ?? undefined;
+  }
+
+  /** Writes one span attribute, or returns false when the privacy filter drops it. */
+  write(w: ProtoWriter, key: string, kind: SpanKind, value: unknown): boolean {
+    const { field, values } = this.entryOf(key, kind);
+    if (field === null) return false;
     const cacheable = typeof value === 'string' ? value.length <= 64 : typeof value !== 'object';
-    if (!cacheable) {
-      writeKeyValue(w, 9, encodedKey, value);
-      return;
-    }
-    let values = this.byKey.get(encodedKey);
-    if (values === undefined) {
-      if (this.byKey.size >= KEY_CACHE_LIMIT) {
-        writeKeyValue(w, 9, encodedKey, value);
-        return;
-      }
-      values = new Map();
-      this.byKey.set(encodedKey, values);
-    }
-    const pair = values.get(value);
+    const pair = cacheable ? values.get(value) : undefined;
     if (pair !== undefined) {
       w.raw(pair);
-      return;
+      return true;
     }
     const start = w.pos;
-    writeKeyValue(w, 9, encodedKey, value);
-    if (values.size < PAIR_VALUES_PER_KEY)
+    writeKeyValue(w, 9, field, value);
+    if (cacheable && values.size < PAIR_VALUES_PER_KEY) {
       values.set(value, Buffer.from(w.buf.subarray(start, w.pos)));
+    }
+    return true;
+  }
+
+  private entryOf(key: string, kind: SpanKind): KeyEntry {
+    let kinds = this.byKey.get(key);
+    if (kinds === undefined) {
+      kinds = [];
+      // Keys come from code, so few; past the limit they are looked at anew each time.
+      if (this.byKey.size < KEY_CACHE_LIMIT) this.byKey.set(key, kinds);
+    }
+    let entry = kinds[kind];
+    if (entry === undefined) {
+      entry = {
+        field: exportableAttribute(key, kind, this.options) ? keyField(key) : null,
+        values: new Map(),
+      };
+      kinds[kind] = entry;
+    }
+    return entry;
   }
 }
 
@@ -465,30 +519,16 @@ const SLAB_HEADROOM = 4 * 1024;
 /** Encodes finished spans straight into small slices of shared slabs. */
 export class SpanEncoder {
   private readonly slab = new ProtoWriter(SLAB_BYTES);
-  private readonly pairs = new AttributePairs();
-  /**
-   * The privacy filter's verdicts, per span kind and attribute key: the key's encoded field, or
-   * null when the key may not leave the process.
-   */
-  private readonly keyFields = new Map<SpanKind, Map<string, Buffer | null>>();
-  private readonly keyFieldOf = (key: string, kind: SpanKind): Buffer | undefined => {
-    let byKey = this.keyFields.get(kind);
-    if (byKey === undefined) {
-      byKey = new Map();
-      this.keyFields.set(kind, byKey);
-    }
-    let field = byKey.get(key);
-    if (field === undefined) {
-      field = exportableAttribute(key, kind, this.options) ? keyField(key) : null;
-      if (byKey.size < KEY_CACHE_LIMIT) byKey.set(key, field);
-    }
-    return field ?? undefined;
-  };
+  private readonly attributes: AttributeCache;
+  private readonly keyFieldOf = (key: string, kind: SpanKind): Buffer | undefined =>
+    this.attributes.fieldOf(key, kind);
 
   constructor(
     private readonly options: PrivacyOptions,
     private readonly describe?: (span: ReadableSpan) => string,
-  ) {}
+  ) {
+    this.attributes = new AttributeCache(options);
+  }
 
   encode(span: ReadableSpan): EncodedSpan {
     const w = this.slab;
@@ -496,7 +536,7 @@ export class SpanEncoder {
     // grows the current one (rare: a span is a few hundred bytes).
     if (w.buf.length - w.pos < SLAB_HEADROOM) w.renew(SLAB_BYTES);
     const start = w.pos;
-    writeSpan(w, span, this.options, this.keyFieldOf, this.pairs);
+    writeSpan(w, span, this.options, this.keyFieldOf, this.attributes);
     const bytes = w.buf.subarray(start, w.pos);
     return {
       scope: span.instrumentationScope,
