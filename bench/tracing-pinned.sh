@@ -3,8 +3,8 @@
 #
 #   bash bench/tracing-pinned.sh [--pairs 6] [--rounds 6] [--seconds 1] [--warmup 5]
 #                                [--sampling always|never|ratio:R|off] [--traced-env 'NAME=v ...']
-#                                [--node PATH] [--base off|always|never|ratio:R] [--base-env 'NAME=v ...']
-#                                [--base-dist DIR]
+#                                [--node PATH] [--base off|always|never|ratio:R]
+#                                [--base-env 'NAME=v ...'] [--base-dist DIR]
 #
 # An untraced and a traced gateway (dist/src/main.js, built by `npm run build`) both run pinned
 # to CPU 1; the S3 sink (bench/sink.c), the OTLP sink that the traced one exports to, and wrk
@@ -16,8 +16,8 @@
 # round of every pair with the range of the pairs. `--sampling off` makes both sides untraced:
 # the noise floor. `--base`, `--base-env` and `--base-dist` (another build's dist directory,
 # e.g. a copy made before a change) give the first side a configuration or code of its own, to
-# compare two traced gateways with each other in one run. CPU is the gateway process's, all threads (V8's compiler and GC helpers
-# included). Needs two CPUs, taskset, wrk, gcc and curl.
+# compare two traced gateways with each other in one run. CPU is the gateway process's, all
+# threads (V8's compiler and GC helpers included). Needs two CPUs, taskset, wrk, gcc and curl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

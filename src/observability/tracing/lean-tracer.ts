@@ -334,21 +334,20 @@ export class LeanTracer implements Tracer {
     if (isTracingSuppressed(ctx)) return trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
     const parentSpan = options.root === true ? undefined : trace.getSpan(ctx);
     const parent = parentSpan?.spanContext();
+    const localParent = parentSpan instanceof LeanSpan ? parentSpan : undefined;
     // This provider's own spans have valid ids by construction; others (remote) are checked.
     const validParent =
-      parent !== undefined && (parentSpan instanceof LeanSpan || trace.isSpanContextValid(parent))
+      parent !== undefined && (localParent !== undefined || trace.isSpanContextValid(parent))
         ? parent
         : undefined;
-    const localParent = parentSpan instanceof LeanSpan ? parentSpan : undefined;
+    // A remote parent's trace id has no bytes here: the encoder reads it from its hex.
+    let traceId = validParent?.traceId;
     let traceIdBytes = localParent?.traceIdBytes;
     let traceIdAt = localParent?.traceIdAt ?? 0;
-    let traceId = validParent?.traceId;
     if (traceId === undefined) {
       traceId = this.ids.traceId();
       traceIdBytes = this.ids.lastPool;
       traceIdAt = this.ids.lastAt;
-    } else if (localParent === undefined) {
-      traceIdBytes = undefined;
     }
     const spanId = this.ids.spanId();
     const spanIdBytes = this.ids.lastPool;

@@ -190,25 +190,12 @@ export class ProtoWriter {
   bytes(field: number, source: Uint8Array, at: number, length: number): void {
     this.tag(field, LEN);
     this.varint(length);
-    this.ensure(length);
-    const buf = this.buf;
-    let pos = this.pos;
-    for (let i = at; i < at + length; i++) buf[pos++] = source[i];
-    this.pos = pos;
+    this.copy(source, at, length);
   }
 
   /** Bytes already encoded, e.g. an embedded message. */
   raw(bytes: Uint8Array): void {
-    const length = bytes.length;
-    this.ensure(length);
-    if (length < SHORT_COPY) {
-      const buf = this.buf;
-      let at = this.pos;
-      for (let i = 0; i < length; i++) buf[at++] = bytes[i];
-    } else {
-      this.buf.set(bytes, this.pos);
-    }
-    this.pos += length;
+    this.copy(bytes, 0, bytes.length);
   }
 
   /** Starts an embedded message of `field`; `close` with the returned mark writes its length. */
@@ -242,6 +229,19 @@ export class ProtoWriter {
     buf[at + 2] = (value >>> 16) & 0xff;
     buf[at + 3] = value >>> 24;
     this.pos = at + 4;
+  }
+
+  /** `length` bytes of `source` from `at`, appended. */
+  private copy(source: Uint8Array, at: number, length: number): void {
+    this.ensure(length);
+    if (length < SHORT_COPY) {
+      const buf = this.buf;
+      let pos = this.pos;
+      for (let i = at; i < at + length; i++) buf[pos++] = source[i];
+    } else {
+      this.buf.set(source.subarray(at, at + length), this.pos);
+    }
+    this.pos += length;
   }
 
   private open(): number {
@@ -350,9 +350,7 @@ export function writeSpan(
   w: ProtoWriter,
   span: ReadableSpan & Partial<LeanSpanFields>,
   options: PrivacyOptions,
-  keyFieldOf: (key: string, kind: SpanKind) => Buffer | undefined = (key, kind) =>
-    exportableAttribute(key, kind, options) ? keyField(key) : undefined,
-  cache?: AttributeCache,
+  cache: AttributeCache,
 ): void {
   const context = span.spanContext();
   // A LeanSpan knows where its ids' bytes are; other spans' ids are read from their hex.
@@ -382,16 +380,10 @@ export function writeSpan(
   if (span.attributeKeys !== undefined && span.attributeValues !== undefined) {
     const { attributeKeys: keys, attributeValues: values } = span;
     for (let i = 0; i < keys.length; i++) {
-      if (cache !== undefined) {
-        if (!cache.write(w, keys[i], kind, values[i])) removed += 1;
-        continue;
-      }
-      const encodedKey = keyFieldOf(keys[i], kind);
-      if (encodedKey === undefined) removed += 1;
-      else writeKeyValue(w, 9, encodedKey, values[i]);
+      if (!cache.write(w, keys[i], kind, values[i])) removed += 1;
     }
   } else {
-    removed = writeAttributes(w, 9, span.attributes, (key) => keyFieldOf(key, kind));
+    removed = writeAttributes(w, 9, span.attributes, (key) => cache.fieldOf(key, kind));
   }
   w.uint(10, span.droppedAttributesCount + removed);
   for (const event of span.events) writeEvent(w, event, options);
@@ -520,8 +512,6 @@ const SLAB_HEADROOM = 4 * 1024;
 export class SpanEncoder {
   private readonly slab = new ProtoWriter(SLAB_BYTES);
   private readonly attributes: AttributeCache;
-  private readonly keyFieldOf = (key: string, kind: SpanKind): Buffer | undefined =>
-    this.attributes.fieldOf(key, kind);
 
   constructor(
     private readonly options: PrivacyOptions,
@@ -536,7 +526,7 @@ export class SpanEncoder {
     // grows the current one (rare: a span is a few hundred bytes).
     if (w.buf.length - w.pos < SLAB_HEADROOM) w.renew(SLAB_BYTES);
     const start = w.pos;
-    writeSpan(w, span, this.options, this.keyFieldOf, this.attributes);
+    writeSpan(w, span, this.options, this.attributes);
     const bytes = w.buf.subarray(start, w.pos);
     return {
       scope: span.instrumentationScope,
