@@ -25,6 +25,7 @@ import { parseAddress } from './config/server.schema';
 import { createClusterLog, runPrimary } from './cluster/primary';
 import { type Log, runWorker, type ServeHooks } from './cluster/worker';
 import { workerCount } from './cluster/workers';
+import { tuneHeap } from './common/heap-tuning';
 import { tryItLines } from './startup-banner';
 import { shutdownGracefully } from './shutdown';
 
@@ -99,6 +100,7 @@ async function main(argv: string[]): Promise<number> {
  * The single process and each cluster worker run exactly this.
  */
 async function serve(config: AppConfig, hooks: ServeHooks): Promise<number> {
+  tuneHeap();
   // The OpenTelemetry SDK (about 18 MB resident) loads only when tracing is on.
   const tracing = config.tracing.enabled
     ? (await import('./observability/tracing/start-tracing')).startTracing(config.tracing, {

@@ -374,6 +374,41 @@ describe('The mizuchi command line', () => {
 
       expect(await gateway.stop('SIGTERM')).toEqual({ code: 0, signal: null });
     });
+
+    it("turns V8's allocation-site pretenuring off before it serves (docs/OPERATIONS.md)", async () => {
+      const dir = tempDir('v8-flags');
+      const port = await freePort();
+      const file = writeFilesystemConfig(dir, `127.0.0.1:${port}`, join(dir, 'data'));
+      // Reports every V8 flag the gateway sets, and whether it came before the app was loaded.
+      const spy = join(dir, 'v8-flag-spy.js');
+      writeFileSync(
+        spy,
+        [
+          "const v8 = require('node:v8');",
+          'const set = v8.setFlagsFromString;',
+          'v8.setFlagsFromString = (flag) => {',
+          "  const appLoaded = Object.keys(require.cache).some((f) => f.includes('@nestjs/core'));",
+          '  process.stderr.write(`v8 flag ${flag} app loaded: ${appLoaded}\\n`);',
+          '  set(flag);',
+          '};',
+          '',
+        ].join('\n'),
+      );
+      const gateway = start(['--config', file], {
+        env: isolatedAwsEnv({ NODE_OPTIONS: `--require=${spy}` }),
+        cwd: dir,
+      });
+      await gateway.waitForStdout(SERVING_LINE);
+      const body = randomBytes(4096);
+      await curlUpload(`http://127.0.0.1:${port}/files/after-flags.bin`, body, dir);
+      expect(readFileSync(join(dir, 'data', 'after-flags.bin')).equals(body)).toBe(true);
+      expect(await gateway.stop('SIGTERM')).toEqual({ code: 0, signal: null });
+      // The first flag set (memory-hint.ts sets --expose-gc later, with the app).
+      expect(gateway.stderr().match(/^v8 flag .*$/gm)?.[0]).toBe(
+        'v8 flag --no-allocation-site-pretenuring app loaded: false',
+      );
+      expect(gateway.stderr().match(/pretenuring/g)).toHaveLength(1);
+    });
   });
 
   describe('with no config at all', () => {
