@@ -15,6 +15,8 @@ export default tseslint.config(
       'native-splice/**/*.js',
       '*.mjs',
       '*.js',
+      // Plain-JS helpers the bench shell scripts run with node (no build step).
+      'bench/*.js',
     ],
   },
   js.configs.recommended,

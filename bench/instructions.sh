@@ -36,34 +36,6 @@ done
 start_sink
 start_otlp_sink
 
-# A keep-alive client: N PUTs of 4 KiB over 8 connections.
-cat >"$work/client.js" <<'JS'
-const http = require('http');
-const [port, n] = process.argv.slice(2).map(Number);
-const body = Buffer.alloc(4096, 7);
-const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
-let sent = 0, done = 0, failed = 0;
-function one() {
-  if (sent >= n) return;
-  sent++;
-  const req = http.request(
-    { port, host: '127.0.0.1', method: 'PUT', path: '/bench/k', agent, headers: { 'content-length': body.length } },
-    (res) => {
-      if (res.statusCode !== 200) failed++;
-      res.resume();
-      res.on('end', () => {
-        if (++done === n) {
-          agent.destroy();
-          if (failed > 0) { console.error(`${failed} of ${n} PUTs failed`); process.exit(1); }
-        } else one();
-      });
-    },
-  );
-  req.end(body);
-}
-for (let i = 0; i < 8; i++) one();
-JS
-
 # measure NAME TRACING ENV: prints instructions per request
 measure() {
   local name=$1 tr=$2 env=$3 port
@@ -87,10 +59,10 @@ YAML
     curl -s -o /dev/null "http://127.0.0.1:$port/health/live" && break
     sleep 0.5
   done
-  node "$work/client.js" "$port" "$warm"
+  node bench/put-client.js "$port" "$warm"
   sleep 1
   callgrind_control -z "$gateway" >/dev/null 2>&1
-  node "$work/client.js" "$port" "$requests"
+  node bench/put-client.js "$port" "$requests"
   callgrind_control -d "$gateway" >/dev/null 2>&1
   sleep 1
   local total

@@ -10,8 +10,9 @@
  * ended, still pointed at the request's young objects. A scavenge cannot tell a dead old object
  * from a live one, so it kept those young objects, the request's whole graph, and promoted them:
  * about 10 KB per 4 KiB PUT, 15 KB with tracing on, every request, until the next full
- * collection. Without pretenuring the same load promotes under 1 KB per request, scavenges take
- * a third of the time, and no full collection runs at all (docs/OPERATIONS.md, "Memory").
+ * collection. Without pretenuring the same load promotes under 1 KB per request, GC pauses take a
+ * third of the time, and 20,000 PUTs ran no full collection instead of four
+ * (`bash bench/promotion.sh`; docs/OPERATIONS.md, "Memory").
  *
  * Starting node with `--allocation-site-pretenuring` keeps V8's default.
  */
