@@ -193,9 +193,15 @@ export class ProtoWriter {
     this.copy(source, at, length);
   }
 
-  /** Bytes already encoded, e.g. an embedded message. */
+  /**
+   * Bytes already encoded, e.g. an embedded message or a cached attribute. A whole array is one
+   * `set`, which V8 does natively without a new view: about twice as fast as the JS loop for the
+   * 20 to 40 bytes of a cached attribute (`copy` keeps the loop for slices, whose view costs more).
+   */
   raw(bytes: Uint8Array): void {
-    this.copy(bytes, 0, bytes.length);
+    this.ensure(bytes.length);
+    this.buf.set(bytes, this.pos);
+    this.pos += bytes.length;
   }
 
   /** Starts an embedded message of `field`; `close` with the returned mark writes its length. */
