@@ -40,25 +40,13 @@ start_otlp_sink
 measure() {
   local name=$1 tr=$2 env=$3 port
   port=$(free_port)
-  cat >"$work/$name.yaml" <<YAML
-server: { address: 127.0.0.1:$port }
-logging: { level: warn }
-tracing: $(tracing_of "$tr")
-buckets:
-  - name: bench
-    path_prefix: /bench
-    upload: { multipart_threshold: 5GiB }
-    s3: { bucket: sink, endpoint: http://127.0.0.1:$sink, region: us-east-1, access_key: k, secret_key: s, force_path_style: true }
-YAML
+  bench_config "$work/$name.yaml" "$port" "$tr"
   # shellcheck disable=SC2086
   env $env MIZUCHI_UPLOAD_ID_SECRET=instructions-bench-upload-id-secret-0123456789 \
     valgrind --tool=callgrind --smc-check=all-non-file --callgrind-out-file="$work/$name.%p" \
     node dist/src/main.js --config "$work/$name.yaml" >"$work/$name.log" 2>&1 </dev/null &
   local gateway=$!
-  for _ in $(seq 600); do
-    curl -s -o /dev/null "http://127.0.0.1:$port/health/live" && break
-    sleep 0.5
-  done
+  wait_live "$port" 300
   node bench/put-client.js "$port" "$warm"
   sleep 1
   callgrind_control -z "$gateway" >/dev/null 2>&1

@@ -1,6 +1,7 @@
 # Shared by the bench shell scripts (source it from the repository's root): a work directory
 # that is removed, with every process in `pids`, when the script exits; a free port; the C sink
-# and an OTLP/HTTP sink; the tracing section of a gateway config.
+# and an OTLP/HTTP sink; the tracing section of a gateway config, a whole config for the
+# /bench route, and a wait for a gateway to answer.
 
 work=$(mktemp -d)
 pids=()
@@ -42,4 +43,30 @@ tracing_of() {
     ratio:*) echo "{ enabled: true, sampling: { strategy: ratio, ratio: ${1#ratio:} }, otlp: { endpoint: 'http://127.0.0.1:$otlp_port' } }" ;;
     *) echo "{ enabled: true, sampling: { strategy: $1 }, otlp: { endpoint: 'http://127.0.0.1:$otlp_port' } }" ;;
   esac
+}
+
+# bench_config FILE PORT TRACING: a gateway config on PORT with one route, /bench (what
+# bench/put-client.js sends to), into the C sink; logging at warn, `tracing:` from tracing_of.
+bench_config() {
+  cat >"$1" <<YAML
+server: { address: 127.0.0.1:$2 }
+logging: { level: warn }
+tracing: $(tracing_of "$3")
+buckets:
+  - name: bench
+    path_prefix: /bench
+    upload: { multipart_threshold: 5GiB }
+    s3: { bucket: sink, endpoint: http://127.0.0.1:$sink, region: us-east-1, access_key: k, secret_key: s, force_path_style: true }
+YAML
+}
+
+# wait_live PORT [SECONDS]: waits up to SECONDS (10) for the gateway on PORT to answer
+# /health/live; fails if it never does.
+wait_live() {
+  for _ in $(seq $((${2:-10} * 10))); do
+    curl -s -o /dev/null "http://127.0.0.1:$1/health/live" && return 0
+    sleep 0.1
+  done
+  echo "nothing answers on port $1" >&2
+  return 1
 }

@@ -43,24 +43,12 @@ measure() {
   port=$(free_port)
   # node's own flag wins over the gateway's (heap-tuning.ts): this restores V8's default.
   [ "$setting" = default ] && flags=(--allocation-site-pretenuring)
-  cat >"$work/g.yaml" <<YAML
-server: { address: 127.0.0.1:$port }
-logging: { level: warn }
-tracing: $(tracing_of "$tr")
-buckets:
-  - name: bench
-    path_prefix: /bench
-    upload: { multipart_threshold: 5GiB }
-    s3: { bucket: sink, endpoint: http://127.0.0.1:$sink, region: us-east-1, access_key: k, secret_key: s, force_path_style: true }
-YAML
+  bench_config "$work/g.yaml" "$port" "$tr"
   MIZUCHI_UPLOAD_ID_SECRET=promotion-bench-upload-id-secret-0123456789 \
     node "${flags[@]}" --trace-gc-nvp dist/src/main.js --config "$work/g.yaml" >"$work/g.log" 2>&1 </dev/null &
   local gateway=$!
   pids+=("$gateway")
-  for _ in $(seq 100); do
-    curl -s -o /dev/null "http://127.0.0.1:$port/health/live" && break
-    sleep 0.1
-  done
+  wait_live "$port"
   node bench/put-client.js "$port" "$warm" "$concurrency"
   sleep 0.5
   mark=$(wc -l <"$work/g.log")

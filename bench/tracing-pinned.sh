@@ -46,10 +46,6 @@ done
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
 head -c 1024 /dev/urandom >"$work/body"
-wait_for() { # port
-  for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$1/health/live" && return 0; sleep 0.1; done
-  echo "tracing-pinned: nothing answers on port $1" >&2; exit 1
-}
 
 start_sink taskset -c 0
 start_otlp_sink taskset -c 0
@@ -96,8 +92,8 @@ for pair in $(seq 1 "$pairs"); do
   config on "$port_on" "$(tracing_of "$sampling")"
   start_gateway "$first"
   start_gateway "$second"
-  wait_for "$port_off"
-  wait_for "$port_on"
+  wait_live "$port_off"
+  wait_live "$port_on"
   load "$port_off" "$warmup" >/dev/null
   load "$port_on" "$warmup" >/dev/null
   : >"$work/pair"
