@@ -29,7 +29,13 @@ import type { OnClientGone } from '../common/request.decorators';
 import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/config.schema';
 import { metrics } from '../observability/metrics';
-import { ATTR, annotate, withSpan } from '../observability/tracing/spans';
+import {
+  ATTR,
+  annotate,
+  annotateOne,
+  recordingSpan,
+  withSpan,
+} from '../observability/tracing/spans';
 import { Budget, uploadInParts } from './auto-multipart';
 import type { Storage } from '../storage/storage';
 import { StorageRegistry } from '../storage/storage.registry';
@@ -199,7 +205,7 @@ export class UploadService {
     onClientGone: OnClientGone,
   ): Promise<OperationResult> {
     const partNumber = parsePartNumber(ctx.query.partNumber);
-    traceOperation(ctx, { [ATTR.partNumber]: partNumber });
+    traceOperation(ctx, partNumber);
     const backendId = this.backendId(ctx);
     const attributes = readObjectAttributes(headers, []);
     const plan = planPayload(headers, attributes, ctx.chunkVerifier);
@@ -241,7 +247,7 @@ export class UploadService {
     traceOperation(ctx);
     const backendId = this.backendId(ctx);
     const parts = parseCompleteMultipartUpload(await readSmallBody(body, MAX_COMPLETE_BODY_BYTES));
-    annotate({ [ATTR.parts]: parts.length });
+    annotateOne(ATTR.parts, parts.length);
     const storage = this.storage.get(ctx.route.name);
     const max = ctx.route.upload.max_object_size;
     if (max !== undefined)
@@ -409,7 +415,7 @@ export class UploadService {
         // while the answer was on its way cannot undo that, and must not turn it into an error.
         transfer.throwIfFailedFirst();
         metrics().uploadBytes.inc({ bucket: ctx.route.name }, gate.received);
-        annotate({ [ATTR.bytes]: gate.received });
+        annotateOne(ATTR.bytes, gate.received);
         metrics().zeroCopyBytes.inc({ mode: 'stream' }, gate.received);
         return result;
       } catch (err) {
@@ -435,9 +441,14 @@ function operationAttributes(ctx: S3RequestContext): Attributes {
   };
 }
 
-/** Puts the operation's attributes on the active (upload) span. */
-function traceOperation(ctx: S3RequestContext, extra: Attributes = {}): void {
-  annotate(Object.assign(operationAttributes(ctx), extra));
+/** Puts the operation's attributes (and a part's number) on the active (upload) span. */
+function traceOperation(ctx: S3RequestContext, partNumber?: number): void {
+  const span = recordingSpan();
+  if (span === undefined) return;
+  span.setAttribute(ATTR.route, ctx.route.name);
+  span.setAttribute(ATTR.operation, ctx.operation);
+  span.setAttribute(ATTR.objectKey, ctx.key);
+  if (partNumber !== undefined) span.setAttribute(ATTR.partNumber, partNumber);
 }
 
 function parsePartNumber(value: string | undefined): number {

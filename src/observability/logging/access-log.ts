@@ -2,7 +2,7 @@
  * One access line per request, written when the response ends or the client goes away, and the
  * request-scoped logger that every other line of the request goes through.
  */
-import { context, createContextKey } from '@opentelemetry/api';
+import { createContextKey } from '@opentelemetry/api';
 import type { IncomingMessage } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { NextFunction, Request, Response } from 'express';
@@ -10,6 +10,7 @@ import { Store, storage } from 'nestjs-pino/storage';
 import type { Logger } from 'pino';
 import type { GatewayRequest } from '../../common/request-context';
 import { newRequestId } from '../../common/request-id.middleware';
+import { context } from '../tracing/otel-api';
 import { tracingActive } from '../tracing/tracing-status';
 
 /** `context` of access lines, to tell them from what the modules log. */

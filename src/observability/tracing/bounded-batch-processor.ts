@@ -6,10 +6,9 @@
  * encodes them through the privacy filter, otlp-protobuf.ts), so the queue holds only what may
  * leave the process, and no span object outlives its request.
  */
-import { context, TraceFlags } from '@opentelemetry/api';
-import { suppressTracing } from '@opentelemetry/core';
 import type { ExportResult } from '@opentelemetry/core';
 import type { ReadableSpan, SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { context, suppressTracing, TraceFlags } from './otel-api';
 
 /** Exports batches of queued items (the SDK's SpanExporter is one, for ReadableSpan items). */
 export interface BatchExporter<T> {

@@ -8,7 +8,8 @@
  * As with the instrumentation's `requireParentforOutgoingSpans`, only a request made under a
  * valid active span (the upload span) gets a client span and a `traceparent`.
  */
-import { context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { isValidSpanContext } from './lean-tracer';
+import { context, SpanKind, SpanStatusCode, trace } from './otel-api';
 import { tracer } from './spans';
 import { tracingActive } from './tracing-status';
 
@@ -32,7 +33,7 @@ export function startClientSpan(method: string, target: ClientTarget): ClientSpa
   if (!tracingActive()) return undefined;
   const parent = context.active();
   const parentSpan = trace.getSpan(parent);
-  if (parentSpan === undefined || !trace.isSpanContextValid(parentSpan.spanContext())) {
+  if (parentSpan === undefined || !isValidSpanContext(parentSpan.spanContext())) {
     return undefined;
   }
   const span = tracer.startSpan(

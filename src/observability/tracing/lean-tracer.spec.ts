@@ -30,6 +30,7 @@ import {
 import {
   ATTRIBUTE_COUNT_LIMIT,
   EVENT_COUNT_LIMIT,
+  isValidSpanContext,
   LeanSpan,
   type LeanSpanProcessor,
   LeanTracerProvider,
@@ -269,6 +270,30 @@ describe('LeanTracerProvider', () => {
 
       expect(child.spanContext().traceId).toBe(REMOTE_TRACE_ID);
       expect(child.parentSpanContext?.spanId).toBe(REMOTE_SPAN_ID);
+    });
+  });
+
+  describe('isValidSpanContext', () => {
+    it('accepts the contexts of spans the provider started, sampled or not', () => {
+      const sampled = setup().tracer.startSpan('sampled').spanContext();
+      const unsampled = setup(new AlwaysOffSampler()).tracer.startSpan('unsampled').spanContext();
+
+      expect([isValidSpanContext(sampled), isValidSpanContext(unsampled)]).toEqual([true, true]);
+    });
+
+    it('checks any other context: valid remote ids pass, invalid ones do not', () => {
+      const { parent } = remoteParent();
+
+      expect(isValidSpanContext(parent)).toBe(true);
+      expect(isValidSpanContext(INVALID_SPAN_CONTEXT)).toBe(false);
+      expect(isValidSpanContext({ ...parent, traceId: 'not-hex'.padEnd(32, 'z') })).toBe(false);
+      expect(isValidSpanContext({ ...parent, spanId: '0000000000000000' })).toBe(false);
+    });
+
+    it('does not let a copy of an issued context skip the check', () => {
+      const issued = setup().tracer.startSpan('issued').spanContext();
+
+      expect(isValidSpanContext({ ...issued, spanId: 'xyz' })).toBe(false);
     });
   });
 
@@ -1022,6 +1047,32 @@ describe('LeanTracerProvider', () => {
         'c0b1c2d3e4f5a6b7',
       ]);
       expect(span.droppedLinksCount).toBe(0);
+    });
+
+    it('gives every span its own links, events and status, however many start without', () => {
+      const { tracer } = setup();
+      const [a, b, c] = ['a', 'b', 'c'].map((name) => lean(tracer.startSpan(name)));
+
+      a.addLink({ context: remoteParent().parent });
+      a.addEvent('first');
+      a.setStatus({ code: SpanStatusCode.ERROR, message: 'broken' });
+      b.addLinks([{ context: remoteParent().parent }, { context: remoteParent().parent }]);
+      b.addEvent('second');
+
+      expect([a, b, c].map((span) => span.links.length)).toEqual([1, 2, 0]);
+      expect([a, b, c].map((span) => span.events.map((event) => event.name))).toEqual([
+        ['first'],
+        ['second'],
+        [],
+      ]);
+      expect([a, b, c].map((span) => span.status)).toEqual([
+        { code: SpanStatusCode.ERROR, message: 'broken' },
+        { code: SpanStatusCode.UNSET },
+        { code: SpanStatusCode.UNSET },
+      ]);
+      // A span started afterwards still starts empty.
+      const d = lean(tracer.startSpan('d'));
+      expect([d.links, d.events, d.status]).toEqual([[], [], { code: SpanStatusCode.UNSET }]);
     });
 
     it('delegates forceFlush and shutdown to the processor', async () => {

@@ -13,35 +13,35 @@
  */
 import { randomFillSync } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
+import type {
+  Attributes,
+  AttributeValue,
+  Context,
+  Exception,
+  HrTime,
+  Link,
+  Span,
+  SpanContext,
+  SpanOptions,
+  SpanStatus,
+  TimeInput,
+  TraceState,
+  Tracer,
+  TracerProvider,
+} from '@opentelemetry/api';
+import type { InstrumentationScope } from '@opentelemetry/core';
+import type { Resource } from '@opentelemetry/resources';
+import type { ReadableSpan, Sampler, TimedEvent } from '@opentelemetry/sdk-trace-base';
 import {
-  type Attributes,
-  type AttributeValue,
-  type Context,
   context as contextApi,
-  type Exception,
-  type HrTime,
   INVALID_SPAN_CONTEXT,
-  type Link,
-  type Span,
-  type SpanContext,
+  isTracingSuppressed,
+  SamplingDecision,
   SpanKind,
-  type SpanOptions,
-  type SpanStatus,
   SpanStatusCode,
-  type TimeInput,
   trace,
   TraceFlags,
-  type Tracer,
-  type TracerProvider,
-} from '@opentelemetry/api';
-import { type InstrumentationScope, isTracingSuppressed } from '@opentelemetry/core';
-import type { Resource } from '@opentelemetry/resources';
-import {
-  type ReadableSpan,
-  type Sampler,
-  SamplingDecision,
-  type TimedEvent,
-} from '@opentelemetry/sdk-trace-base';
+} from './otel-api';
 
 /** As the SDK's defaults: at most this many attributes and events per span. */
 export const ATTRIBUTE_COUNT_LIMIT = 128;
@@ -138,6 +138,30 @@ function isAttributeValue(value: unknown): value is AttributeValue {
   return true;
 }
 
+/** What a span holds until its first event, link or status (frozen: never written to). */
+const NO_EVENTS = Object.freeze([]) as unknown as TimedEvent[];
+const NO_LINKS = Object.freeze([]) as unknown as Link[];
+const UNSET_STATUS: SpanStatus = Object.freeze({ code: SpanStatusCode.UNSET });
+
+/**
+ * The SpanContext of a span this provider started, sampled or not. Its ids were cut from the
+ * IdPool, so they are valid by construction: `isValidSpanContext` skips checking their hex, which
+ * the API does character by character for every child span and outgoing request.
+ */
+class IssuedSpanContext implements SpanContext {
+  constructor(
+    readonly traceId: string,
+    readonly spanId: string,
+    readonly traceFlags: number,
+    readonly traceState: TraceState | undefined,
+  ) {}
+}
+
+/** Whether `context` has valid ids: those this provider issued do; others are checked. */
+export function isValidSpanContext(context: SpanContext): boolean {
+  return context instanceof IssuedSpanContext || trace.isSpanContextValid(context);
+}
+
 /**
  * A span of the lean tracer; also the ReadableSpan its processor receives.
  *
@@ -149,9 +173,10 @@ export class LeanSpan implements Span, ReadableSpan {
   /** Attribute keys in the order they were first set; `attributeValues` holds their values. */
   readonly attributeKeys: string[] = [];
   readonly attributeValues: AttributeValue[] = [];
-  readonly links: Link[];
-  readonly events: TimedEvent[] = [];
-  status: SpanStatus = { code: SpanStatusCode.UNSET };
+  /** Shared empty lists and status until the first link, event or status (most spans have none). */
+  links: Link[];
+  events: TimedEvent[] = NO_EVENTS;
+  status: SpanStatus = UNSET_STATUS;
   ended = false;
   droppedAttributesCount = 0;
   droppedEventsCount = 0;
@@ -250,6 +275,7 @@ export class LeanSpan implements Span, ReadableSpan {
     } else {
       attributes = attributesOrTime;
     }
+    if (this.events === NO_EVENTS) this.events = [];
     if (this.events.length >= EVENT_COUNT_LIMIT) {
       this.events.shift();
       this.droppedEventsCount += 1;
@@ -266,7 +292,9 @@ export class LeanSpan implements Span, ReadableSpan {
 
   /** Links are not exported (span-privacy.ts); they are only counted. */
   addLink(link: Link): this {
-    if (!this.ended) this.links.push(link);
+    if (this.ended) return this;
+    if (this.links === NO_LINKS) this.links = [];
+    this.links.push(link);
     return this;
   }
 
@@ -337,7 +365,7 @@ export class LeanTracer implements Tracer {
     const localParent = parentSpan instanceof LeanSpan ? parentSpan : undefined;
     // This provider's own spans have valid ids by construction; others (remote) are checked.
     const validParent =
-      parent !== undefined && (localParent !== undefined || trace.isSpanContextValid(parent))
+      parent !== undefined && (localParent !== undefined || isValidSpanContext(parent))
         ? parent
         : undefined;
     // A remote parent's trace id has no bytes here: the encoder reads it from its hex.
@@ -354,7 +382,7 @@ export class LeanTracer implements Tracer {
     const spanIdAt = this.ids.lastAt;
     const kind = options.kind ?? SpanKind.INTERNAL;
     const attributes = options.attributes ?? {};
-    const links = options.links ?? [];
+    const links = options.links ?? NO_LINKS;
     const sampling = this.options.sampler.shouldSample(
       options.root === true ? trace.deleteSpan(ctx) : ctx,
       traceId,
@@ -363,15 +391,14 @@ export class LeanTracer implements Tracer {
       attributes,
       links,
     );
-    const spanContext: SpanContext = {
+    const spanContext = new IssuedSpanContext(
       traceId,
       spanId,
-      traceFlags:
-        sampling.decision === SamplingDecision.RECORD_AND_SAMPLED
-          ? TraceFlags.SAMPLED
-          : TraceFlags.NONE,
-      traceState: sampling.traceState ?? validParent?.traceState,
-    };
+      sampling.decision === SamplingDecision.RECORD_AND_SAMPLED
+        ? TraceFlags.SAMPLED
+        : TraceFlags.NONE,
+      sampling.traceState ?? validParent?.traceState,
+    );
     if (sampling.decision === SamplingDecision.NOT_RECORD)
       return trace.wrapSpanContext(spanContext);
     const span = new LeanSpan(
@@ -380,7 +407,7 @@ export class LeanTracer implements Tracer {
       spanContext,
       validParent,
       attributes,
-      [...links],
+      links === NO_LINKS ? NO_LINKS : [...links],
       options.startTime,
       this.options.resource,
       this.scope,
@@ -412,13 +439,30 @@ export class LeanTracer implements Tracer {
   ): ReturnType<F>;
   startActiveSpan<F extends (span: Span) => unknown>(
     name: string,
-    ...rest: [F] | [SpanOptions, F] | [SpanOptions, Context, F]
+    first: F | SpanOptions | undefined,
+    second?: F | Context,
+    third?: F,
   ): ReturnType<F> {
-    const fn = rest[rest.length - 1] as F;
-    const options = rest.length > 1 ? (rest[0] as SpanOptions) : {};
-    const parent = rest.length === 3 ? rest[1] : contextApi.active();
+    // Named parameters rather than a rest array, and the span passed to `fn` by the context
+    // manager rather than by a closure: nestjs-otel's @Span comes through here on every call.
+    let options: SpanOptions | undefined;
+    let parent: Context;
+    let fn: F;
+    if (third !== undefined) {
+      options = first as SpanOptions | undefined;
+      parent = second as Context;
+      fn = third;
+    } else if (second !== undefined) {
+      options = first as SpanOptions | undefined;
+      parent = contextApi.active();
+      fn = second as F;
+    } else {
+      parent = contextApi.active();
+      fn = first as F;
+    }
     const span = this.startSpan(name, options, parent);
-    return contextApi.with(trace.setSpan(parent, span), () => fn(span)) as ReturnType<F>;
+    const run = fn as (span: Span) => ReturnType<F>;
+    return contextApi.with(trace.setSpan(parent, span), run, undefined, span);
   }
 }
 

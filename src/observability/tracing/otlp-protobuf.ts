@@ -11,9 +11,10 @@
  * @see https://protobuf.dev/programming-guides/encoding/
  */
 import { gzipSync } from 'node:zlib';
-import { type Attributes, type HrTime, type SpanKind, SpanStatusCode } from '@opentelemetry/api';
+import type { Attributes, HrTime } from '@opentelemetry/api';
 import type { InstrumentationScope } from '@opentelemetry/core';
 import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace-base';
+import { SpanKind, SpanStatusCode } from './otel-api';
 import { exportableAttribute, exportableEventAttribute, type PrivacyOptions } from './span-privacy';
 
 const VARINT = 0;
@@ -555,24 +556,45 @@ function encodeScope(scope: InstrumentationScope): Buffer {
   return Buffer.from(w.written);
 }
 
+/** The spans of one instrumentation scope in an export. */
+interface ScopeGroup {
+  readonly scope: InstrumentationScope;
+  readonly spans: Buffer[];
+}
+
+/** The group of `scope` (the same object, or an equal name, version and schema URL), or a new one. */
+function groupOf(groups: ScopeGroup[], scope: InstrumentationScope): ScopeGroup {
+  for (const group of groups) {
+    const other = group.scope;
+    if (
+      other === scope ||
+      (other.name === scope.name &&
+        (other.version ?? '') === (scope.version ?? '') &&
+        (other.schemaUrl ?? '') === (scope.schemaUrl ?? ''))
+    ) {
+      return group;
+    }
+  }
+  const group = { scope, spans: [] };
+  groups.push(group);
+  return group;
+}
+
 /**
  * An ExportTraceServiceRequest carrying `spans` under one resource, grouped by instrumentation
  * scope in order of first appearance.
  */
 export function encodeExportRequest(resource: Buffer, spans: readonly EncodedSpan[]): Buffer {
-  const groups = new Map<string, { scope: InstrumentationScope; spans: Buffer[] }>();
+  const groups: ScopeGroup[] = [];
+  let last: ScopeGroup | undefined;
   for (const span of spans) {
-    const { name, version = '', schemaUrl = '' } = span.scope;
-    const key = `${name}\n${version}\n${schemaUrl}`;
-    let group = groups.get(key);
-    if (group === undefined) {
-      group = { scope: span.scope, spans: [] };
-      groups.set(key, group);
-    }
-    group.spans.push(span.bytes);
+    // Spans of one tracer share its scope object, and a batch holds a handful of scopes: a
+    // comparison finds the group, where a key string per span cost a hash and a map lookup.
+    if (last === undefined || last.scope !== span.scope) last = groupOf(groups, span.scope);
+    last.spans.push(span.bytes);
   }
   // Sizes first, so every length is known before it is written.
-  const scopes = [...groups.values()].map((group) => {
+  const scopes = groups.map((group) => {
     const scope = encodeScope(group.scope);
     let size = fieldSize(scope.length);
     for (const bytes of group.spans) size += fieldSize(bytes.length);

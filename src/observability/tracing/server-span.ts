@@ -10,17 +10,10 @@
  * Listeners that the request's sockets call later (`close`, `finish`) run outside that context:
  * what must log under the trace captures `context.active()` first (see access-log.ts).
  */
-import {
-  context,
-  propagation,
-  ROOT_CONTEXT,
-  SpanKind,
-  SpanStatusCode,
-  trace,
-} from '@opentelemetry/api';
 import type { NextFunction, Request, Response } from 'express';
 import type { TLSSocket } from 'node:tls';
 import { probePrefix } from '../logging/access-log';
+import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from './otel-api';
 import { tracer } from './spans';
 import { tracingActive } from './tracing-status';
 

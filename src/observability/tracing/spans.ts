@@ -3,7 +3,8 @@
  * here still passes the export allowlist (span-privacy.ts), so a mistake cannot leak a secret.
  * Without a registered tracer provider every call is a cheap no-op.
  */
-import { type Attributes, type Span, SpanStatusCode, trace } from '@opentelemetry/api';
+import type { Attributes, AttributeValue, Span } from '@opentelemetry/api';
+import { SpanStatusCode, trace } from './otel-api';
 import { OBJECT_KEY_ATTRIBUTE, hashSubject } from './span-privacy';
 
 /** The tracer of the gateway's own spans. */
@@ -48,6 +49,24 @@ export function nameServerSpan(
 /** Sets attributes on the active span, if any. */
 export function annotate(attributes: Attributes): void {
   trace.getActiveSpan()?.setAttributes(attributes);
+}
+
+/**
+ * Sets one attribute on the active span, if any. On the upload path this replaces `annotate`
+ * with a one-key object, whose building and walking (a keyed load per shape of object) cost more
+ * than the attribute itself.
+ */
+export function annotateOne(key: string, value: AttributeValue): void {
+  trace.getActiveSpan()?.setAttribute(key, value);
+}
+
+/**
+ * The active span when it records, for setting several attributes one by one; undefined when
+ * there is none or it is not sampled.
+ */
+export function recordingSpan(): Span | undefined {
+  const span = trace.getActiveSpan();
+  return span !== undefined && span.isRecording() ? span : undefined;
 }
 
 /** The hashed-subject attribute for a principal's subject. */
