@@ -647,6 +647,31 @@ describe('ProtoWriter', () => {
     expect(readVarint(out, 0)).toEqual({ value: BigInt(value), next: bytes.length });
   });
 
+  it('copies bytes fields of every length from any offset, across new buffers and sources', () => {
+    // Two sources at odd offsets inside larger buffers, as pooled Buffers and id pools are.
+    const backing = [Buffer.alloc(300), Buffer.alloc(300)];
+    backing.forEach((buffer, n) => buffer.forEach((_, i) => (buffer[i] = (i * 31 + n * 7) & 0xff)));
+    const sources = backing.map((buffer) => buffer.subarray(3, 297));
+    const lengths = [4, 8, 16, 12, 5, 1, 63, 64, 100, 8, 16];
+    const expected: number[] = [];
+
+    const w = new ProtoWriter(1);
+    w.uint(1, 1); // an odd position to start from
+    expected.push(0x08, 0x01);
+    lengths.forEach((length, i) => {
+      const source = sources[i % 2];
+      const at = (i * 13) % 150;
+      w.bytes(2, source, at, length);
+      expected.push(0x12, length, ...source.subarray(at, at + length));
+    });
+    const beforeRenew = Buffer.from(w.written);
+    w.renew(5); // a fresh buffer: the copy must not write through a view of the old one
+    w.bytes(3, sources[0], 7, 16);
+
+    expect([...beforeRenew]).toEqual(expected);
+    expect([...w.written]).toEqual([0x1a, 16, ...sources[0].subarray(7, 23)]);
+  });
+
   it('writes a tag as field number and wire type in one varint', () => {
     expect([...written((w) => w.tag(1, 2))]).toEqual([0x0a]);
     expect([...written((w) => w.tag(16, 5))]).toEqual([0x85, 0x01]);

@@ -49,10 +49,17 @@ function varintSize(value: number): number {
   return size;
 }
 
+const EMPTY_VIEW: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
+
 /** A growable buffer with protobuf's primitive writes. */
 export class ProtoWriter {
   buf: Buffer;
   pos = 0;
+  /** `buf` as a DataView (for `viewed`, the buffer it was made for) and the last source of `copy`. */
+  private view = EMPTY_VIEW;
+  private viewed: Buffer | undefined;
+  private sourceView = EMPTY_VIEW;
+  private source: Uint8Array | undefined;
 
   constructor(initialSize = 1024) {
     this.buf = Buffer.allocUnsafe(initialSize);
@@ -241,7 +248,22 @@ export class ProtoWriter {
   /** `length` bytes of `source` from `at`, appended. */
   private copy(source: Uint8Array, at: number, length: number): void {
     this.ensure(length);
-    if (length < SHORT_COPY) {
+    if ((length & 3) === 0 && length < SHORT_COPY) {
+      // Ids (8 and 16 bytes): four bytes a step through DataViews, about four times faster
+      // than the byte loop below. Both views are made again only when the buffer or the
+      // source changes (a new slab, a new id pool).
+      if (this.viewed !== this.buf) {
+        this.viewed = this.buf;
+        this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.length);
+      }
+      if (this.source !== source) {
+        this.source = source;
+        this.sourceView = new DataView(source.buffer, source.byteOffset, source.length);
+      }
+      const to = this.view;
+      const from = this.sourceView;
+      for (let i = 0; i < length; i += 4) to.setUint32(this.pos + i, from.getUint32(at + i));
+    } else if (length < SHORT_COPY) {
       const buf = this.buf;
       let pos = this.pos;
       for (let i = at; i < at + length; i++) buf[pos++] = source[i];
