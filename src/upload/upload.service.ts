@@ -5,7 +5,7 @@
 import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import type { Attributes } from '@opentelemetry/api';
+import type { Span as TraceSpan } from '@opentelemetry/api';
 // The decorator alone: nestjs-otel's index also loads its metrics stack (about 30 MB resident).
 import { Span } from 'nestjs-otel/lib/tracing/decorators/span';
 import {
@@ -126,7 +126,8 @@ export class UploadService {
       onClientGone,
       (source, signal) =>
         length === undefined || length > upload.multipart_threshold
-          ? withSpan('upload.auto_multipart', operationAttributes(ctx), (span) => {
+          ? withSpan('upload.auto_multipart', {}, (span) => {
+              setOperationAttributes(span, ctx);
               let parts = 0;
               return uploadInParts(
                 storage,
@@ -433,21 +434,18 @@ function isIncomingMessage(body: Readable): body is IncomingMessage {
 }
 
 /** Route, operation and (filtered on export unless allowed) key of an upload span. */
-function operationAttributes(ctx: S3RequestContext): Attributes {
-  return {
-    [ATTR.route]: ctx.route.name,
-    [ATTR.operation]: ctx.operation,
-    [ATTR.objectKey]: ctx.key,
-  };
+/** The operation's attributes (route, operation, key) on an upload span. */
+function setOperationAttributes(span: TraceSpan, ctx: S3RequestContext): void {
+  span.setAttribute(ATTR.route, ctx.route.name);
+  span.setAttribute(ATTR.operation, ctx.operation);
+  span.setAttribute(ATTR.objectKey, ctx.key);
 }
 
 /** Puts the operation's attributes (and a part's number) on the active (upload) span. */
 function traceOperation(ctx: S3RequestContext, partNumber?: number): void {
   const span = recordingSpan();
   if (span === undefined) return;
-  span.setAttribute(ATTR.route, ctx.route.name);
-  span.setAttribute(ATTR.operation, ctx.operation);
-  span.setAttribute(ATTR.objectKey, ctx.key);
+  setOperationAttributes(span, ctx);
   if (partNumber !== undefined) span.setAttribute(ATTR.partNumber, partNumber);
 }
 

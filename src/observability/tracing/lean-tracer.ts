@@ -364,10 +364,7 @@ export class LeanTracer implements Tracer {
     const parent = parentSpan?.spanContext();
     const localParent = parentSpan instanceof LeanSpan ? parentSpan : undefined;
     // This provider's own spans have valid ids by construction; others (remote) are checked.
-    const validParent =
-      parent !== undefined && (localParent !== undefined || isValidSpanContext(parent))
-        ? parent
-        : undefined;
+    const validParent = parent !== undefined && isValidSpanContext(parent) ? parent : undefined;
     // A remote parent's trace id has no bytes here: the encoder reads it from its hex.
     let traceId = validParent?.traceId;
     let traceIdBytes = localParent?.traceIdBytes;

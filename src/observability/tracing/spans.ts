@@ -37,8 +37,8 @@ export function nameServerSpan(
   s3: { route: { name: string }; operation: string; key: string },
   requestId: string | undefined,
 ): void {
-  const span = trace.getActiveSpan();
-  if (span === undefined || !span.isRecording()) return;
+  const span = recordingSpan();
+  if (span === undefined) return;
   span.updateName(`${method} ${s3.route.name}`);
   span.setAttribute(ATTR.route, s3.route.name);
   span.setAttribute(ATTR.operation, s3.operation);
