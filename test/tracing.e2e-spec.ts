@@ -366,6 +366,10 @@ describe('Tracing: one trace from the client through the gateway to the backend'
     const auto = only(spans, 'upload.auto_multipart');
     expect(auto.parentSpanId).toBe(only(spans, 'upload.put_object').spanId);
     expect(Number(auto.attributes['mizuchi.upload.parts'])).toBe(2);
+    // The same operation attributes as its parent; the key only with record_object_keys.
+    expect(auto.attributes['mizuchi.route']).toBe('signed');
+    expect(auto.attributes['mizuchi.operation']).toBe('PutObject');
+    expect(auto.attributes['mizuchi.object.key']).toBeUndefined();
     const calls = spans
       .filter((s) => s.kind === SPAN_KIND.CLIENT && s.parentSpanId === auto.spanId)
       .map((s) => s.name)
