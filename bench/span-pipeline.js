@@ -1,9 +1,13 @@
 // The tracing work of one small PutObject, without the rest of the gateway: the built gateway's
-// own span code (dist/), called as the upload path calls it, N times in a row. The access log's
-// store (in nestjs-pino's AsyncLocalStorage with `off`, as untraced), the server span middleware (with a stand-in request and response), the route's name on
-// the server span, the upload span of nestjs-otel's @Span, its attributes, the backend client
-// span with its traceparent, and the ends of all three; every sampled span is encoded and
-// exported to the OTLP/HTTP sink at ENDPOINT. bench/span-instructions.sh counts its instructions.
+// own span code (dist/), called as the upload path calls it, N times in a row. The server span
+// middleware and then the access log's middleware (a pino logger at warn, as the benches run the
+// gateway), in the order app.setup.ts installs them, with a stand-in request and response; the
+// route's name on the server span, the upload span of nestjs-otel's @Span, its attributes, the
+// backend client span with its traceparent, and the ends of all three. Every sampled span is
+// encoded and exported to the OTLP/HTTP sink at ENDPOINT. With `off` the server span middleware
+// passes straight through and the access log keeps its store in nestjs-pino's
+// AsyncLocalStorage, as in an untraced gateway. bench/span-instructions.sh counts its
+// instructions.
 //
 //   node bench/span-pipeline.js off|never|always N ENDPOINT
 require('reflect-metadata'); // nestjs-otel's @Span copies the method's metadata, as in the app
@@ -17,9 +21,9 @@ const { startTracing } = require(dist('observability/tracing/start-tracing'));
 const { serverSpan } = require(dist('observability/tracing/server-span'));
 const { startClientSpan } = require(dist('observability/tracing/client-span'));
 const spans = require(dist('observability/tracing/spans'));
-const { context, createContextKey } = require('@opentelemetry/api');
+const { accessLog } = require(dist('observability/logging/access-log'));
 const { Span } = require('nestjs-otel/lib/tracing/decorators/span');
-const { storage } = require('nestjs-pino/storage');
+const pino = require('pino');
 
 if (mode !== 'off') {
   startTracing(
@@ -34,8 +38,9 @@ if (mode !== 'off') {
   );
 }
 
-const STORE = createContextKey('span-pipeline.store');
-const middleware = serverSpan(['/health', '/metrics']);
+const quiet = ['/health', '/metrics'];
+const spanMiddleware = serverSpan(quiet);
+const logMiddleware = accessLog(pino({ level: 'warn' }, pino.destination('/dev/null')), quiet);
 const target = { scheme: 'http', host: '127.0.0.1', port: 9000 };
 const s3 = { route: { name: 'bench' }, operation: 'PutObject', key: 'k' };
 
@@ -62,27 +67,33 @@ const uploads = new Uploads();
 
 const socket = { localPort: 8080, encrypted: false };
 function request(i) {
-  const req = { method: 'PUT', path: '/bench/k', headers: {}, httpVersion: '1.1', socket };
+  const req = {
+    method: 'PUT',
+    path: '/bench/k',
+    headers: {},
+    httpVersion: '1.1',
+    socket,
+    requestId: `req-${i & 31}`,
+    readableLength: 0,
+    push: () => true,
+  };
   const res = new EventEmitter();
   res.headersSent = false;
   res.statusCode = 200;
   res.writableFinished = false;
+  res.locals = {};
   return new Promise((resolve) => {
-    const store = { requestId: `req-${i & 31}` };
-    const next = () =>
-      middleware(req, res, () => {
-        spans.nameServerSpan(req.method, s3, store.requestId);
+    spanMiddleware(req, res, () =>
+      logMiddleware(req, res, () => {
+        spans.nameServerSpan(req.method, s3, req.requestId);
         uploads.putObject(4096).then(() => {
           res.headersSent = true;
           res.writableFinished = true;
           res.emit('close');
           resolve();
         });
-      });
-    // As the access log does: the request's logger store in its trace context when tracing
-    // runs, else in nestjs-pino's AsyncLocalStorage; either way one AsyncLocalStorage is live.
-    if (mode === 'off') storage.run(store, next);
-    else context.with(context.active().setValue(STORE, store), next);
+      }),
+    );
   });
 }
 

@@ -549,6 +549,11 @@ describe('Tracing: a failing collector never touches uploads', () => {
       .split('\n')
       .filter((line) => line.includes('span export to'));
     expect(reports).toHaveLength(1);
+    // Export runs in no request's context: the line names no request and no trace.
+    const report = JSON.parse(reports[0]) as Record<string, unknown>;
+    expect(report.context).toBe('Tracing');
+    expect(report).not.toHaveProperty('request_id');
+    expect(report).not.toHaveProperty('trace_id');
   });
 
   it('resumes exporting once the collector is back and the cool-down has passed', async () => {

@@ -1,4 +1,4 @@
-import { context, TraceFlags } from '@opentelemetry/api';
+import { context, createContextKey, ROOT_CONTEXT, TraceFlags } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { ExportResultCode, isTracingSuppressed, type ExportResult } from '@opentelemetry/core';
 import {
@@ -7,6 +7,9 @@ import {
   type SpanExporter,
 } from '@opentelemetry/sdk-trace-base';
 import { BoundedBatchProcessor, type BatchOptions } from './bounded-batch-processor';
+
+/** A request's mark in its context, which export work must not carry. */
+const REQUEST_KEY = createContextKey('bounded-batch-processor-spec.request');
 
 /** A finished span stand-in: the processor reads only its name (here) and its trace flags. */
 function span(name: string, sampled = true): ReadableSpan {
@@ -31,6 +34,8 @@ class RecordingExporter implements SpanExporter {
   readonly exported: ReadableSpan[] = [];
   readonly events: string[] = [];
   readonly suppressed: boolean[] = [];
+  /** The value of REQUEST_KEY in the context of each export() call. */
+  readonly requests: unknown[] = [];
   private readonly pending: Array<(result: ExportResult) => void> = [];
   inFlight = 0;
   maxInFlight = 0;
@@ -43,6 +48,7 @@ class RecordingExporter implements SpanExporter {
     this.exported.push(...spans);
     this.events.push(`export ${spans.map((s) => s.name).join(',')}`);
     this.suppressed.push(isTracingSuppressed(context.active()));
+    this.requests.push(context.active().getValue(REQUEST_KEY));
     this.inFlight += 1;
     this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
     const finish = (result: ExportResult) => {
@@ -526,6 +532,22 @@ describe('BoundedBatchProcessor tracing suppression', () => {
 
     expect(exporter.batches).toEqual([['timer'], ['flush']]);
     expect(exporter.suppressed).toEqual([true, true]);
+  });
+
+  it('exports outside the context of the request whose span set the export off', async () => {
+    const exporter = new RecordingExporter();
+    const processor = processorFor(exporter, { maxExportBatchSize: 2, scheduledDelayMs: 5 });
+    const request = (id: string, fn: () => void) =>
+      context.with(ROOT_CONTEXT.setValue(REQUEST_KEY, id), fn);
+
+    // The second span fills a batch (exported at once); the third waits for the timer.
+    request('request-1', () => processor.onEnd(span('s0')));
+    request('request-2', () => processor.onEnd(span('s1')));
+    request('request-3', () => processor.onEnd(span('s2')));
+    await new Promise((resolve) => setTimeout(resolve, 30));
+
+    expect(exporter.batches).toEqual([['s0', 's1'], ['s2']]);
+    expect(exporter.requests).toEqual([undefined, undefined]);
   });
 
   it('does not leave tracing suppressed in the context that ended the span', () => {

@@ -8,7 +8,14 @@
  */
 import type { ExportResult } from '@opentelemetry/core';
 import type { ReadableSpan, SpanProcessor } from '@opentelemetry/sdk-trace-base';
-import { context, suppressTracing, TraceFlags } from './otel-api';
+import { context, ROOT_CONTEXT, suppressTracing, TraceFlags } from './otel-api';
+
+/**
+ * Where the export work runs: in no request's context, whichever request ended the span that
+ * set it off, so its timers, sockets and log lines carry no request id or trace id (and hold no
+ * request's objects alive), and with tracing suppressed, so that it traces nothing itself.
+ */
+const EXPORT_CONTEXT = suppressTracing(ROOT_CONTEXT);
 
 /** Exports batches of queued items (the SDK's SpanExporter is one, for ReadableSpan items). */
 export interface BatchExporter<T> {
@@ -84,10 +91,12 @@ export class BoundedBatchProcessor<T> implements SpanProcessor {
 
   private schedule(): void {
     if (this.timer !== undefined || this.exporting !== undefined) return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.kick();
-    }, this.options.scheduledDelayMs);
+    this.timer = context.with(EXPORT_CONTEXT, () =>
+      setTimeout(() => {
+        this.timer = undefined;
+        this.kick();
+      }, this.options.scheduledDelayMs),
+    );
     this.timer.unref();
   }
 
@@ -99,6 +108,10 @@ export class BoundedBatchProcessor<T> implements SpanProcessor {
   }
 
   private exportNext(): Promise<void> {
+    return context.with(EXPORT_CONTEXT, () => this.exportQueued());
+  }
+
+  private exportQueued(): Promise<void> {
     const batch = this.queue.splice(0, this.options.maxExportBatchSize);
     if (batch.length === 0) return Promise.resolve();
     const running = this.exportBatch(batch).finally(() => {
@@ -110,23 +123,21 @@ export class BoundedBatchProcessor<T> implements SpanProcessor {
     return running;
   }
 
-  /** One export, bounded by exportTimeoutMs, with tracing suppressed so it traces nothing. */
+  /** One export, bounded by exportTimeoutMs (in EXPORT_CONTEXT). */
   private exportBatch(batch: T[]): Promise<void> {
     return new Promise<void>((resolve) => {
       const timeout = setTimeout(resolve, this.options.exportTimeoutMs);
       timeout.unref();
-      context.with(suppressTracing(context.active()), () => {
-        try {
-          // The exporter counts, logs or hands failed batches to its fallback itself.
-          this.exporter.export(batch, () => {
-            clearTimeout(timeout);
-            resolve();
-          });
-        } catch {
+      try {
+        // The exporter counts, logs or hands failed batches to its fallback itself.
+        this.exporter.export(batch, () => {
           clearTimeout(timeout);
           resolve();
-        }
-      });
+        });
+      } catch {
+        clearTimeout(timeout);
+        resolve();
+      }
     });
   }
 }

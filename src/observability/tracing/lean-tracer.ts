@@ -212,7 +212,11 @@ export class LeanSpan implements Span, ReadableSpan {
     this.startClock = performance.now();
     this.startEpochMs = startTime === undefined ? origin + this.startClock : epochMs(startTime);
     this.links = links;
-    for (const key in attributes) this.setAttribute(key, attributes[key]);
+    // An object's keys are distinct and the span has none yet: nothing to look up first.
+    for (const key in attributes) {
+      const value = attributes[key];
+      if (key.length > 0 && isAttributeValue(value)) this.addAttribute(key, value);
+    }
   }
 
   /** The attributes as an object (built on each read; the encoder reads the arrays). */
@@ -247,15 +251,19 @@ export class LeanSpan implements Span, ReadableSpan {
   setAttribute(key: string, value: AttributeValue | undefined): this {
     if (this.ended || key.length === 0 || !isAttributeValue(value)) return this;
     const index = this.attributeKeys.indexOf(key);
-    if (index >= 0) {
-      this.attributeValues[index] = value;
-    } else if (this.attributeKeys.length >= ATTRIBUTE_COUNT_LIMIT) {
-      this.droppedAttributesCount += 1;
-    } else {
-      this.attributeKeys.push(key);
-      this.attributeValues.push(value);
-    }
+    if (index >= 0) this.attributeValues[index] = value;
+    else this.addAttribute(key, value);
     return this;
+  }
+
+  /** Appends a valid attribute whose key the span does not have yet, within the count limit. */
+  private addAttribute(key: string, value: AttributeValue): void {
+    if (this.attributeKeys.length >= ATTRIBUTE_COUNT_LIMIT) {
+      this.droppedAttributesCount += 1;
+      return;
+    }
+    this.attributeKeys.push(key);
+    this.attributeValues.push(value);
   }
 
   setAttributes(attributes: Attributes): this {
