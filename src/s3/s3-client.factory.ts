@@ -8,6 +8,7 @@ import * as https from 'node:https';
 import { Logger } from '@nestjs/common';
 import { S3Client } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { IDLE_CONNECTION_MS } from '../common/keep-alive';
 import type { RouteConfig } from '../config/config.schema';
 
 /** The S3 settings of a route. */
@@ -31,20 +32,14 @@ const SDK_LOGGER = {
   error: (...content: unknown[]) => sdkLog.debug(content.map(String).join(' ')),
 };
 
-/**
- * How long a pooled backend connection may idle before the gateway closes it: under the 5 s
- * keep-alive timeout of Node servers and the longer ones of nginx, Ceph and S3.
- */
-export const IDLE_CONNECTION_MS = 4_000;
-
 /** Creates the clients for one S3 backend from its route settings. */
 export function createS3Clients(cfg: S3BackendConfig): S3Clients {
   const agentOptions = {
     keepAlive: true,
     maxSockets: cfg.max_sockets,
     // Idle pooled connections are closed after this; a shorter `Keep-Alive: timeout` hint from
-    // the backend wins. Without it, Node reuses a connection however long it idled, and one that
-    // the backend is closing at that moment fails the upload on it (503) with a reset.
+    // the backend wins. Otherwise an upload on a connection the backend is closing at that
+    // moment fails (503) with a reset.
     timeout: IDLE_CONNECTION_MS,
   };
   const httpAgent = new http.Agent(agentOptions);

@@ -291,6 +291,19 @@ describe('OtlpHttpExporter', () => {
     expect(collector.connections()).toBe(1);
   });
 
+  it('closes a kept-alive connection that idled for idleMs, and exports on a new one', async () => {
+    collector = await startCollector();
+    const exp = exporterFor({ idleMs: 200 });
+    await exportOnce(exp, finishedSpans('a'));
+    // Closed by the exporter: the collector's own keep-alive timeout (5 s) is past the guard.
+    await collector.nextClose(3_000);
+    expect(collector.closed()).toBe(1);
+    await exportOnce(exp, finishedSpans('b'));
+
+    expect(collector.received).toHaveLength(2);
+    expect(collector.connections()).toBe(2);
+  });
+
   it('closes its kept-alive connection on shutdown', async () => {
     collector = await startCollector();
     const exp = exporterFor();

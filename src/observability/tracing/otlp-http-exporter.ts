@@ -6,6 +6,7 @@
 import * as http from 'node:http';
 import * as https from 'node:https';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
+import { IDLE_CONNECTION_MS } from '../../common/keep-alive';
 import { toError } from '../../common/to-error';
 import type { BatchExporter } from './bounded-batch-processor';
 import { type EncodedSpan, exportBody } from './otlp-protobuf';
@@ -18,6 +19,8 @@ export interface OtlpHttpOptions {
   compression: 'gzip' | 'none';
   /** The body of the Resource message every export carries (encodeResource). */
   resource: Buffer;
+  /** How long a kept-alive connection to the collector may idle (IDLE_CONNECTION_MS). */
+  idleMs?: number;
 }
 
 /** The traces URL for a collector base URL. */
@@ -36,9 +39,14 @@ export class OtlpHttpExporter implements BatchExporter<EncodedSpan> {
   constructor(private readonly options: OtlpHttpOptions) {
     this.url = tracesUrl(options.endpoint);
     const secure = this.url.protocol === 'https:';
-    this.agent = secure
-      ? new https.Agent({ keepAlive: true, maxSockets: 2 })
-      : new http.Agent({ keepAlive: true, maxSockets: 2 });
+    // Exports come every few seconds: an idle connection is closed before the collector's
+    // keep-alive timeout can close it under the next export (as the backends' are).
+    const agentOptions = {
+      keepAlive: true,
+      maxSockets: 2,
+      timeout: options.idleMs ?? IDLE_CONNECTION_MS,
+    };
+    this.agent = secure ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
   }
 
   export(spans: EncodedSpan[], done: (result: ExportResult) => void): void {
