@@ -184,3 +184,41 @@ describe('LeanDataClient.createMultipart', () => {
     );
   });
 });
+
+describe('LeanDataClient with an IPv6 endpoint', () => {
+  it('reaches a backend whose endpoint is an IPv6 literal, with the bracketed Host it signed', async () => {
+    const seen: http.IncomingHttpHeaders[] = [];
+    const server = http.createServer((req, res) => {
+      seen.push(req.headers);
+      req.resume();
+      res
+        .writeHead(200, { 'content-type': 'application/xml' })
+        .end(
+          '<InitiateMultipartUploadResult><UploadId>v6</UploadId></InitiateMultipartUploadResult>',
+        );
+    });
+    await new Promise<void>((resolve) => server.listen(0, '::1', resolve));
+    const agent = new http.Agent({ keepAlive: true });
+    try {
+      const { port } = server.address() as AddressInfo;
+      const cfg = s3BackendSchema.parse({
+        bucket: 'b',
+        endpoint: `http://[::1]:${port}`,
+        region: 'us-east-1',
+        access_key: 'AKIDLEAN',
+        secret_key: 'lean-secret',
+        force_path_style: true,
+      });
+      if (!LeanDataClient.supports(cfg)) throw new Error('the lean client should take this config');
+
+      await expect(
+        new LeanDataClient(cfg, agent).createMultipart({ key: 'k', headers: {} }),
+      ).resolves.toBe('v6');
+
+      expect(seen.map((headers) => headers.host)).toEqual([`[::1]:${port}`]);
+    } finally {
+      agent.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+});

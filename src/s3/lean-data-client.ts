@@ -18,6 +18,7 @@ import {
   unescapeXml,
 } from '@mizuchi/s3-protocol';
 import { EMPTY_SHA256, escapeUriComponent, RequestSigner, signedQueryString } from '@mizuchi/sigv4';
+import { socketHost } from '../common/http-target';
 import { type ClientTarget, startClientSpan } from '../observability/tracing/client-span';
 import type { S3BackendConfig } from './s3-client.factory';
 
@@ -142,7 +143,7 @@ export class LeanDataClient {
     const scheme = this.base.protocol === 'https:' ? 'https' : 'http';
     this.target = {
       scheme,
-      host: this.base.hostname,
+      host: socketHost(this.base),
       port: this.base.port === '' ? (scheme === 'https' ? 443 : 80) : Number(this.base.port),
     };
     const endpointPath = this.base.pathname.replace(/\/+$/, '');
@@ -276,7 +277,7 @@ export class LeanDataClient {
     const req = new http.ClientRequest(
       {
         protocol: this.base.protocol,
-        hostname: this.base.hostname,
+        hostname: this.target.host,
         port: this.base.port,
         method,
         path: queryString === '' ? path : `${path}?${queryString}`,

@@ -1,5 +1,10 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import * as http from 'node:http';
+import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import { decodeExportTraceRequest } from '../../../test/helpers/otlp-receiver';
@@ -21,7 +26,7 @@ interface Received {
  * A local collector. `answer` decides each response: a status code, or 'hang' to read the
  * request and never answer.
  */
-async function startCollector(answer: () => number | 'hang' = () => 200) {
+async function startCollector(answer: () => number | 'hang' = () => 200, host = '127.0.0.1') {
   const received: Received[] = [];
   let connections = 0;
   let closed = 0;
@@ -49,10 +54,10 @@ async function startCollector(answer: () => number | 'hang' = () => 200) {
       onClose.splice(0).forEach((notify) => notify());
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
   const { port } = server.address() as AddressInfo;
   return {
-    base: `http://127.0.0.1:${port}`,
+    base: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
     received,
     connections: () => connections,
     closed: () => closed,
@@ -71,6 +76,23 @@ async function startCollector(answer: () => number | 'hang' = () => 200) {
 }
 
 type Collector = Awaited<ReturnType<typeof startCollector>>;
+
+/** A key and a self-signed certificate for 127.0.0.1, made by the openssl command. */
+function selfSignedCertificate(): { key: Buffer; cert: Buffer } {
+  const dir = mkdtempSync(join(tmpdir(), 'otlp-tls-'));
+  try {
+    execFileSync(
+      'openssl',
+      // prettier-ignore
+      ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
+        '-keyout', 'key.pem', '-out', 'cert.pem'],
+      { cwd: dir, stdio: 'ignore' },
+    );
+    return { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 /** A port that nothing listens on: bound, noted, released. */
 async function closedPort(): Promise<number> {
@@ -231,6 +253,37 @@ describe('OtlpHttpExporter', () => {
       expect(collector.received).toHaveLength(1);
     },
   );
+
+  it('exports to a collector whose endpoint is an IPv6 literal', async () => {
+    collector = await startCollector(() => 200, '::1');
+    expect(collector.base).toMatch(/^http:\/\/\[::1\]:\d+$/);
+
+    const result = await exportOnce(exporterFor(), finishedSpans('v6'));
+
+    expect(result.code).toBe(ExportResultCode.SUCCESS);
+    expect(collector.received.map((r) => r.url)).toEqual(['/v1/traces']);
+  });
+
+  it('speaks TLS to an https endpoint and checks the certificate: a self-signed one fails', async () => {
+    const tls = selfSignedCertificate();
+    let connections = 0;
+    const server = https.createServer({ key: tls.key, cert: tls.cert }, (_req, res) => res.end());
+    server.on('secureConnection', () => (connections += 1));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    try {
+      const result = await exportOnce(
+        exporterFor({ endpoint: `https://127.0.0.1:${port}` }),
+        finishedSpans('tls'),
+      );
+
+      expect(result.code).toBe(ExportResultCode.FAILED);
+      expect(result.error?.message).toContain('self-signed certificate');
+      expect(connections).toBe(0);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
 
   it('fails when the connection is refused', async () => {
     const port = await closedPort();

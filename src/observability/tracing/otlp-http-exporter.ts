@@ -6,6 +6,7 @@
 import * as http from 'node:http';
 import * as https from 'node:https';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
+import { socketHost } from '../../common/http-target';
 import { IDLE_CONNECTION_MS } from '../../common/keep-alive';
 import { toError } from '../../common/to-error';
 import type { BatchExporter } from './bounded-batch-processor';
@@ -34,10 +35,14 @@ export function tracesUrl(endpoint: string): URL {
 /** Sends span batches to an OTLP/HTTP collector. */
 export class OtlpHttpExporter implements BatchExporter<EncodedSpan> {
   private readonly url: URL;
+  private readonly hostname: string;
+  private readonly path: string;
   private readonly agent: http.Agent;
 
   constructor(private readonly options: OtlpHttpOptions) {
     this.url = tracesUrl(options.endpoint);
+    this.hostname = socketHost(this.url);
+    this.path = `${this.url.pathname}${this.url.search}`;
     const secure = this.url.protocol === 'https:';
     // Exports come every few seconds: an idle connection is closed before the collector's
     // keep-alive timeout can close it under the next export (as the backends' are).
@@ -74,17 +79,31 @@ export class OtlpHttpExporter implements BatchExporter<EncodedSpan> {
       'content-length': body.length,
     };
     if (this.options.compression === 'gzip') headers['content-encoding'] = 'gzip';
-    const send = this.url.protocol === 'https:' ? https.request : http.request;
     return new Promise<void>((resolve, reject) => {
-      const req = send(this.url, { method: 'POST', headers, agent: this.agent }, (res) => {
-        res.resume();
-        res.on('end', () => {
-          const status = res.statusCode ?? 0;
-          if (status >= 200 && status < 300) resolve();
-          else reject(new Error(`the collector answered HTTP ${status}`));
-        });
-        res.on('error', reject);
-      });
+      // Options of the same shape as the backend client's (lean-data-client.ts), and
+      // ClientRequest rather than http.request (which parses the URL into an object of another
+      // shape): Node's client code, shared by both, then sees one kind of request options.
+      const req = new http.ClientRequest(
+        {
+          protocol: this.url.protocol,
+          hostname: this.hostname,
+          port: this.url.port,
+          method: 'POST',
+          path: this.path,
+          headers,
+          // The agent of the URL's scheme: an https.Agent makes it a TLS request.
+          agent: this.agent,
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => {
+            const status = res.statusCode ?? 0;
+            if (status >= 200 && status < 300) resolve();
+            else reject(new Error(`the collector answered HTTP ${status}`));
+          });
+          res.on('error', reject);
+        },
+      );
       req.setTimeout(this.options.timeoutMs, () =>
         req.destroy(new Error(`no answer from the collector within ${this.options.timeoutMs} ms`)),
       );
