@@ -29,7 +29,6 @@ import {
   type EncodedSpan,
   encodeExportRequest,
   encodeResource,
-  PAIR_ARENA_BYTES,
   ProtoWriter,
   SpanEncoder,
 } from './otlp-protobuf';
@@ -1039,33 +1038,6 @@ describe('AttributeCache (through SpanEncoder)', () => {
       ]),
     );
     expect(decoded.filter((span) => span.traceId === REMOTE_TRACE_ID)).toHaveLength(300);
-  });
-
-  it('writes every value right once the arena of cached fields is full', () => {
-    // 48 keys of 32 values each: about 40 KB of fields, more than PAIR_ARENA_BYTES. Each key
-    // changes value on every span, and the same values come round again later.
-    const { provider, ended } = leanProvider();
-    const tracer = provider.getTracer('otlp-protobuf-spec');
-    const keys = Array.from({ length: 48 }, (_, k) => `mizuchi.arena.key_${k}`);
-    const valueOf = (i: number, k: number) => `value-${(i + k) % 32}-${'v'.repeat(k % 7)}`;
-    for (let i = 0; i < 96; i++) {
-      const span = tracer.startSpan(`span-${i}`);
-      keys.forEach((key, k) => span.setAttribute(key, valueOf(i, k)));
-      span.end();
-    }
-    const encoder = new SpanEncoder(OPTIONS);
-    // Each field holds at least its key and the value's eight fixed characters.
-    const leastFieldBytes = keys.reduce((sum, key) => sum + 32 * (key.length + 8), 0);
-    expect(leastFieldBytes).toBeGreaterThan(PAIR_ARENA_BYTES);
-
-    const encoded = ended.map((span) => encoder.encode(span));
-
-    expect(requestOf(encoded).map((span) => span.attributes)).toEqual(
-      ended.map((_, i) => Object.fromEntries(keys.map((key, k) => [key, valueOf(i, k)]))),
-    );
-    for (const [i, span] of ended.entries()) {
-      expect(encoded[i].bytes.equals(new SpanEncoder(OPTIONS).encode(span).bytes)).toBe(true);
-    }
   });
 
   it('copies exactly the bytes a fresh encoder writes for the same span', () => {

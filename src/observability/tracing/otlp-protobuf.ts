@@ -247,41 +247,26 @@ export class ProtoWriter {
 
   /** `length` bytes of `source` from `at`, appended. */
   private copy(source: Uint8Array, at: number, length: number): void {
+    this.ensure(length);
     if ((length & 3) === 0 && length < SHORT_COPY) {
       // Ids (8 and 16 bytes): four bytes a step through DataViews, about four times faster
-      // than a byte loop. The source's view is made again only when the source changes (a new
-      // id pool). Other lengths (no caller has them) take one native copy.
+      // than a byte loop. Both views are made again only when the buffer or the source changes
+      // (a new slab, a new id pool). Other lengths (no caller has them) take one native copy.
+      if (this.viewed !== this.buf) {
+        this.viewed = this.buf;
+        this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.length);
+      }
       if (this.source !== source) {
         this.source = source;
         this.sourceView = new DataView(source.buffer, source.byteOffset, source.length);
       }
-      this.copyView(this.sourceView, at, length);
-      return;
+      const to = this.view;
+      const from = this.sourceView;
+      for (let i = 0; i < length; i += 4) to.setUint32(this.pos + i, from.getUint32(at + i));
+    } else {
+      this.buf.set(source.subarray(at, at + length), this.pos);
     }
-    this.ensure(length);
-    this.buf.set(source.subarray(at, at + length), this.pos);
     this.pos += length;
-  }
-
-  /**
-   * `length` bytes of the view `from` at `at`, appended four at a time, then byte by byte: for
-   * the short copies of ids and cached attributes, cheaper than `set`, whose builtin call costs
-   * more than the copy itself below some 64 bytes. The view of `buf` is made again only when
-   * `buf` changes (a new slab, or growth).
-   */
-  copyView(from: DataView, at: number, length: number): void {
-    this.ensure(length);
-    if (this.viewed !== this.buf) {
-      this.viewed = this.buf;
-      this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.length);
-    }
-    const to = this.view;
-    const pos = this.pos;
-    const words = length & ~3;
-    let i = 0;
-    for (; i < words; i += 4) to.setUint32(pos + i, from.getUint32(at + i));
-    for (; i < length; i++) to.setUint8(pos + i, from.getUint8(at + i));
-    this.pos = pos + length;
   }
 
   private open(): number {
@@ -469,25 +454,12 @@ export function encodeResource(attributes: Attributes): Buffer {
 /** Values a key may have cached before its further values are encoded each time. */
 const PAIR_VALUES_PER_KEY = 32;
 
-/**
- * Bytes kept for cached KeyValue fields, all of an encoder's in one buffer: some 400 of the
- * 20-to-40-byte fields a gateway span has. Once it is full, further pairs are encoded each time.
- */
-export const PAIR_ARENA_BYTES = 16 * 1024;
-
-/** A cached field longer than this is not kept (its length must fit the low byte of a ref). */
-const PAIR_MAX_BYTES = 255;
-
 /** What the encoder knows of one attribute key for one span kind. */
-class KeyEntry {
-  /** The value this key had last time it was written from the cache, and its field's ref. */
-  lastValue: unknown = undefined;
-  lastPair = -1;
-  /** Whole KeyValue fields already written for this key, by value, as refs into the arena. */
-  readonly values = new Map<unknown, number>();
-
-  /** `field` is the key's encoded field, or null when the privacy filter keeps the key in. */
-  constructor(readonly field: Buffer | null) {}
+interface KeyEntry {
+  /** The key's encoded field, or null when the privacy filter keeps the key in the process. */
+  readonly field: Buffer | null;
+  /** Whole KeyValue fields already written for this key, by value. */
+  readonly values: Map<unknown, Buffer>;
 }
 
 /**
@@ -496,19 +468,11 @@ class KeyEntry {
  * a gateway span's attributes repeat from request to request (method, scheme, port, route,
  * operation, status), so the encoder copies their whole KeyValue field instead of writing it
  * again; a key with many values (a request id) stops being cached once it has
- * PAIR_VALUES_PER_KEY of them. One map lookup finds a key's verdicts for every kind; a value
- * equal to the key's last one needs no second lookup. The cached fields live in one arena and
- * are copied from it through a DataView: a ref is the field's offset times 256 plus its length.
+ * PAIR_VALUES_PER_KEY of them. One map lookup finds a key's verdicts for every kind, and a
+ * second its value.
  */
 export class AttributeCache {
   private readonly byKey = new Map<string, Array<KeyEntry | undefined>>();
-  private readonly arena = Buffer.allocUnsafe(PAIR_ARENA_BYTES);
-  private readonly arenaView = new DataView(
-    this.arena.buffer,
-    this.arena.byteOffset,
-    this.arena.length,
-  );
-  private arenaUsed = 0;
 
   constructor(private readonly options: PrivacyOptions) {}
 
@@ -519,35 +483,20 @@ export class AttributeCache {
 
   /** Writes one span attribute, or returns false when the privacy filter drops it. */
   write(w: ProtoWriter, key: string, kind: SpanKind, value: unknown): boolean {
-    const entry = this.entryOf(key, kind);
-    if (entry.field === null) return false;
-    // Only cacheable values become lastValue, so an equal value is cacheable and cached.
-    let pair = entry.lastPair >= 0 && value === entry.lastValue ? entry.lastPair : -1;
+    const { field, values } = this.entryOf(key, kind);
+    if (field === null) return false;
     const cacheable = typeof value === 'string' ? value.length <= 64 : typeof value !== 'object';
-    if (pair < 0 && cacheable) pair = entry.values.get(value) ?? -1;
-    if (pair >= 0) {
-      entry.lastValue = value;
-      entry.lastPair = pair;
-      w.copyView(this.arenaView, pair >>> 8, pair & 0xff);
+    const pair = cacheable ? values.get(value) : undefined;
+    if (pair !== undefined) {
+      w.raw(pair);
       return true;
     }
     const start = w.pos;
-    writeKeyValue(w, 9, entry.field, value);
-    if (cacheable && entry.values.size < PAIR_VALUES_PER_KEY) {
-      const stored = this.store(w.buf, start, w.pos);
-      if (stored >= 0) entry.values.set(value, stored);
+    writeKeyValue(w, 9, field, value);
+    if (cacheable && values.size < PAIR_VALUES_PER_KEY) {
+      values.set(value, Buffer.from(w.buf.subarray(start, w.pos)));
     }
     return true;
-  }
-
-  /** Keeps `buf[start, end)` in the arena and returns its ref, or -1 when it does not fit. */
-  private store(buf: Buffer, start: number, end: number): number {
-    const length = end - start;
-    if (length > PAIR_MAX_BYTES || this.arenaUsed + length > this.arena.length) return -1;
-    const at = this.arenaUsed;
-    buf.copy(this.arena, at, start, end);
-    this.arenaUsed += length;
-    return at * 256 + length;
   }
 
   private entryOf(key: string, kind: SpanKind): KeyEntry {
@@ -559,7 +508,10 @@ export class AttributeCache {
     }
     let entry = kinds[kind];
     if (entry === undefined) {
-      entry = new KeyEntry(exportableAttribute(key, kind, this.options) ? keyField(key) : null);
+      entry = {
+        field: exportableAttribute(key, kind, this.options) ? keyField(key) : null,
+        values: new Map(),
+      };
       kinds[kind] = entry;
     }
     return entry;
