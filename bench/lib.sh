@@ -70,3 +70,10 @@ wait_live() {
   echo "nothing answers on port $1" >&2
   return 1
 }
+
+# median_range: of the numbers on stdin, one per line, prints the median (the mean of the two
+# middle ones for an even count), the smallest and the largest.
+median_range() {
+  sort -g | awk -v OFMT=%.10g '{ v[NR] = $1 } END {
+    print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2), v[1], v[NR] }'
+}

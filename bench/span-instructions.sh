@@ -60,6 +60,8 @@ done
 for mode in $modes; do
   for r in $(seq "$repeat"); do
     echo $((($(cat "$work/$mode.$((2 * requests)).$r") - $(cat "$work/$mode.$requests.$r")) / requests))
-  done | sort -n | awk -v m="$mode" '{ v[NR] = $1 } END {
-    printf "%-7s %8d  (range %d to %d)\n", m, v[int((NR + 1) / 2)], v[1], v[NR] }'
+  done | median_range | {
+    read -r median low high
+    printf '%-7s %8.0f  (range %d to %d)\n' "$mode" "$median" "$low" "$high"
+  }
 done

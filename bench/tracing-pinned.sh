@@ -118,6 +118,5 @@ done
 awk '{ r += log($2 / $1); c += log(($4 / $2) / ($3 / $1)); n++ } END {
   printf "geometric means over %d rounds: requests/s on/off %.3f, CPU per request on/off %.3f\n",
     n, exp(r / n), exp(c / n) }' "$work/rounds"
-awk '{ print $(NF - 5) + 0 }' "$work/pairs" | sort -n | awk '{ v[NR] = $1 } END {
-  m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-  printf "pairs: median %.3f, range %.3f to %.3f (requests/s on/off)\n", m, v[1], v[NR] }'
+read -r median low high < <(awk '{ print $(NF - 5) + 0 }' "$work/pairs" | median_range)
+printf 'pairs: median %.3f, range %.3f to %.3f (requests/s on/off)\n' "$median" "$low" "$high"

@@ -1,3 +1,5 @@
+import type { AgentOptions } from 'node:http';
+
 /**
  * How long a pooled outgoing connection (to a backend, or to the trace collector) may idle before
  * the gateway closes it: under the 5 s keep-alive timeout of Node servers and the longer ones of
@@ -6,3 +8,15 @@
  * reset.
  */
 export const IDLE_CONNECTION_MS = 4_000;
+
+/**
+ * The options of every agent of the gateway's own HTTP clients: kept-alive connections, closed
+ * after `idleMs` idle. One set of options for all, so their sockets take the same shapes in the
+ * Node code they share.
+ */
+export function keepAliveAgentOptions(
+  maxSockets: number,
+  idleMs = IDLE_CONNECTION_MS,
+): AgentOptions {
+  return { keepAlive: true, maxSockets, timeout: idleMs };
+}

@@ -18,7 +18,7 @@ import {
   unescapeXml,
 } from '@mizuchi/s3-protocol';
 import { EMPTY_SHA256, escapeUriComponent, RequestSigner, signedQueryString } from '@mizuchi/sigv4';
-import { socketHost } from '../common/http-target';
+import { type HttpTarget, httpTarget, requestTo } from '../common/http-target';
 import { type ClientTarget, startClientSpan } from '../observability/tracing/client-span';
 import type { S3BackendConfig } from './s3-client.factory';
 
@@ -125,6 +125,8 @@ const MAX_BACKOFF_MS = 20_000;
 export class LeanDataClient {
   private readonly signer: RequestSigner;
   private readonly base: URL;
+  /** Where the requests go, through the agent of the endpoint's scheme. */
+  private readonly endpoint: HttpTarget;
   private readonly target: ClientTarget;
   /** The Host header of every PUT: the endpoint's, or the bucket's virtual host. */
   private readonly host: string;
@@ -137,13 +139,14 @@ export class LeanDataClient {
       access_key: string;
       secret_key: string;
     },
-    private readonly agent: http.Agent,
+    agent: http.Agent,
   ) {
     this.base = new URL(cfg.endpoint);
+    this.endpoint = httpTarget(this.base, agent);
     const scheme = this.base.protocol === 'https:' ? 'https' : 'http';
     this.target = {
       scheme,
-      host: socketHost(this.base),
+      host: this.endpoint.hostname,
       port: this.base.port === '' ? (scheme === 'https' ? 443 : 80) : Number(this.base.port),
     };
     const endpointPath = this.base.pathname.replace(/\/+$/, '');
@@ -272,19 +275,11 @@ export class LeanDataClient {
     const span = startClientSpan(method, this.target);
     if (span !== undefined) Object.assign(headers, span.headers);
     let answered: number | undefined;
-    // ClientRequest itself, not http.request: the http instrumentation wraps http.request to
-    // make client spans, and these requests make their own (client-span.ts).
-    const req = new http.ClientRequest(
-      {
-        protocol: this.base.protocol,
-        hostname: this.target.host,
-        port: this.base.port,
-        method,
-        path: queryString === '' ? path : `${path}?${queryString}`,
-        headers,
-        // The agent of the endpoint's scheme (https.Agent for https), which ClientRequest uses.
-        agent: this.agent,
-      },
+    const req = requestTo(
+      this.endpoint,
+      method,
+      queryString === '' ? path : `${path}?${queryString}`,
+      headers,
       (res) => {
         answered = res.statusCode ?? 0;
         onResponse(res);

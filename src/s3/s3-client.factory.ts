@@ -8,7 +8,7 @@ import * as https from 'node:https';
 import { Logger } from '@nestjs/common';
 import { S3Client } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-import { IDLE_CONNECTION_MS } from '../common/keep-alive';
+import { keepAliveAgentOptions } from '../common/keep-alive';
 import type { RouteConfig } from '../config/config.schema';
 
 /** The S3 settings of a route. */
@@ -34,14 +34,10 @@ const SDK_LOGGER = {
 
 /** Creates the clients for one S3 backend from its route settings. */
 export function createS3Clients(cfg: S3BackendConfig): S3Clients {
-  const agentOptions = {
-    keepAlive: true,
-    maxSockets: cfg.max_sockets,
-    // Idle pooled connections are closed after this; a shorter `Keep-Alive: timeout` hint from
-    // the backend wins. Otherwise an upload on a connection the backend is closing at that
-    // moment fails (503) with a reset.
-    timeout: IDLE_CONNECTION_MS,
-  };
+  // Idle pooled connections are closed after IDLE_CONNECTION_MS; a shorter `Keep-Alive: timeout`
+  // hint from the backend wins. Otherwise an upload on a connection the backend is closing at
+  // that moment fails (503) with a reset.
+  const agentOptions = keepAliveAgentOptions(cfg.max_sockets);
   const httpAgent = new http.Agent(agentOptions);
   const httpsAgent = new https.Agent(agentOptions);
   const requestHandler = new NodeHttpHandler({

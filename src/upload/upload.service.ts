@@ -433,8 +433,10 @@ function isIncomingMessage(body: Readable): body is IncomingMessage {
   return 'socket' in body && 'httpVersion' in body;
 }
 
-/** Route, operation and (filtered on export unless allowed) key of an upload span. */
-/** The operation's attributes (route, operation, key) on an upload span. */
+/**
+ * The operation's attributes on an upload span: route, operation and key (which the export filter
+ * drops unless tracing.record_object_keys is on).
+ */
 function setOperationAttributes(span: TraceSpan, ctx: S3RequestContext): void {
   span.setAttribute(ATTR.route, ctx.route.name);
   span.setAttribute(ATTR.operation, ctx.operation);

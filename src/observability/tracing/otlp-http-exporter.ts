@@ -6,8 +6,8 @@
 import * as http from 'node:http';
 import * as https from 'node:https';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
-import { socketHost } from '../../common/http-target';
-import { IDLE_CONNECTION_MS } from '../../common/keep-alive';
+import { type HttpTarget, httpTarget, requestTo } from '../../common/http-target';
+import { keepAliveAgentOptions } from '../../common/keep-alive';
 import { toError } from '../../common/to-error';
 import type { BatchExporter } from './bounded-batch-processor';
 import { type EncodedSpan, exportBody } from './otlp-protobuf';
@@ -35,23 +35,18 @@ export function tracesUrl(endpoint: string): URL {
 /** Sends span batches to an OTLP/HTTP collector. */
 export class OtlpHttpExporter implements BatchExporter<EncodedSpan> {
   private readonly url: URL;
-  private readonly hostname: string;
-  private readonly path: string;
-  private readonly agent: http.Agent;
+  private readonly target: HttpTarget;
 
   constructor(private readonly options: OtlpHttpOptions) {
     this.url = tracesUrl(options.endpoint);
-    this.hostname = socketHost(this.url);
-    this.path = `${this.url.pathname}${this.url.search}`;
-    const secure = this.url.protocol === 'https:';
     // Exports come every few seconds: an idle connection is closed before the collector's
     // keep-alive timeout can close it under the next export (as the backends' are).
-    const agentOptions = {
-      keepAlive: true,
-      maxSockets: 2,
-      timeout: options.idleMs ?? IDLE_CONNECTION_MS,
-    };
-    this.agent = secure ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
+    const agentOptions = keepAliveAgentOptions(2, options.idleMs);
+    const secure = this.url.protocol === 'https:';
+    this.target = httpTarget(
+      this.url,
+      secure ? new https.Agent(agentOptions) : new http.Agent(agentOptions),
+    );
   }
 
   export(spans: EncodedSpan[], done: (result: ExportResult) => void): void {
@@ -69,7 +64,7 @@ export class OtlpHttpExporter implements BatchExporter<EncodedSpan> {
   }
 
   shutdown(): Promise<void> {
-    this.agent.destroy();
+    this.target.agent.destroy();
     return Promise.resolve();
   }
 
@@ -80,20 +75,11 @@ export class OtlpHttpExporter implements BatchExporter<EncodedSpan> {
     };
     if (this.options.compression === 'gzip') headers['content-encoding'] = 'gzip';
     return new Promise<void>((resolve, reject) => {
-      // Options of the same shape as the backend client's (lean-data-client.ts), and
-      // ClientRequest rather than http.request (which parses the URL into an object of another
-      // shape): Node's client code, shared by both, then sees one kind of request options.
-      const req = new http.ClientRequest(
-        {
-          protocol: this.url.protocol,
-          hostname: this.hostname,
-          port: this.url.port,
-          method: 'POST',
-          path: this.path,
-          headers,
-          // The agent of the URL's scheme: an https.Agent makes it a TLS request.
-          agent: this.agent,
-        },
+      const req = requestTo(
+        this.target,
+        'POST',
+        `${this.url.pathname}${this.url.search}`,
+        headers,
         (res) => {
           res.resume();
           res.on('end', () => {

@@ -204,7 +204,8 @@ export class ProtoWriter {
   /**
    * Bytes already encoded, e.g. an embedded message or a cached attribute. A whole array is one
    * `set`, which V8 does natively without a new view: about twice as fast as the JS loop for the
-   * 20 to 40 bytes of a cached attribute (`copy` copies the short slices of ids word by word, without a view per slice).
+   * 20 to 40 bytes of a cached attribute (`copy` takes the ids' short slices word by word instead,
+   * without a view per slice).
    */
   raw(bytes: Uint8Array): void {
     this.ensure(bytes.length);
