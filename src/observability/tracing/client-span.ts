@@ -8,6 +8,7 @@
  * As with the instrumentation's `requireParentforOutgoingSpans`, only a request made under a
  * valid active span (the upload span) gets a client span and a `traceparent`.
  */
+import { RecentTemplates } from './attribute-template';
 import { isValidSpanContext } from './lean-tracer';
 import { context, SpanKind, SpanStatusCode, trace } from './otel-api';
 import { tracer } from './spans';
@@ -28,6 +29,14 @@ export interface ClientTarget {
   port: number;
 }
 
+/** A client span's start attributes: a few methods per backend. */
+const startAttributes = new RecentTemplates([
+  'http.request.method',
+  'url.scheme',
+  'server.address',
+  'server.port',
+]);
+
 /** Starts a client span under the active span, or returns undefined (no tracing, no parent). */
 export function startClientSpan(method: string, target: ClientTarget): ClientSpan | undefined {
   if (!tracingActive()) return undefined;
@@ -40,12 +49,7 @@ export function startClientSpan(method: string, target: ClientTarget): ClientSpa
     method,
     {
       kind: SpanKind.CLIENT,
-      attributes: {
-        'http.request.method': method,
-        'url.scheme': target.scheme,
-        'server.address': target.host,
-        'server.port': target.port,
-      },
+      attributes: startAttributes.of(method, target.scheme, target.host, target.port),
     },
     parent,
   );

@@ -42,9 +42,15 @@ import {
   trace,
   TraceFlags,
 } from './otel-api';
+import {
+  ATTRIBUTE_COUNT_LIMIT,
+  type AttributeTemplate,
+  isAttributeValue,
+  templateOf,
+} from './attribute-template';
 
 /** As the SDK's defaults: at most this many attributes and events per span. */
-export const ATTRIBUTE_COUNT_LIMIT = 128;
+export { ATTRIBUTE_COUNT_LIMIT };
 export const EVENT_COUNT_LIMIT = 128;
 
 /** Receives spans as they end. */
@@ -120,24 +126,6 @@ function hrTime(ms: number): HrTime {
   return nanos >= 1e9 ? [seconds + 1, nanos - 1e9] : [seconds, nanos];
 }
 
-function isPrimitive(value: unknown): boolean {
-  return typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean';
-}
-
-/** A valid attribute value: a primitive, or an array of one primitive type (nulls allowed). */
-function isAttributeValue(value: unknown): value is AttributeValue {
-  if (value === null || value === undefined) return false;
-  if (!Array.isArray(value)) return isPrimitive(value);
-  let type: string | undefined;
-  for (const item of value as unknown[]) {
-    if (item === null || item === undefined) continue;
-    if (!isPrimitive(item)) return false;
-    type ??= typeof item;
-    if (typeof item !== type) return false;
-  }
-  return true;
-}
-
 /** What a span holds until its first event, link or status (frozen: never written to). */
 const NO_EVENTS = Object.freeze([]) as unknown as TimedEvent[];
 const NO_LINKS = Object.freeze([]) as unknown as Link[];
@@ -170,6 +158,11 @@ export function isValidSpanContext(context: SpanContext): boolean {
  * megamorphic (a global stub-cache lookup per access), in the span and in the encoder alike.
  */
 export class LeanSpan implements Span, ReadableSpan {
+  /**
+   * Start attributes shared with other spans (attribute-template.ts), which come first; set
+   * again, they are copied into the arrays below and the template is let go.
+   */
+  template: AttributeTemplate | undefined;
   /** Attribute keys in the order they were first set; `attributeValues` holds their values. */
   readonly attributeKeys: string[] = [];
   readonly attributeValues: AttributeValue[] = [];
@@ -212,6 +205,9 @@ export class LeanSpan implements Span, ReadableSpan {
     this.startClock = performance.now();
     this.startEpochMs = startTime === undefined ? origin + this.startClock : epochMs(startTime);
     this.links = links;
+    // A template was checked when it was made; it is kept as it is.
+    this.template = templateOf(attributes);
+    if (this.template !== undefined) return;
     // An object's keys are distinct and the span has none yet: nothing to look up first.
     for (const key in attributes) {
       const value = attributes[key];
@@ -222,6 +218,12 @@ export class LeanSpan implements Span, ReadableSpan {
   /** The attributes as an object (built on each read; the encoder reads the arrays). */
   get attributes(): Attributes {
     const attributes: Attributes = {};
+    const template = this.template;
+    if (template !== undefined) {
+      for (let i = 0; i < template.keys.length; i++) {
+        attributes[template.keys[i]] = template.values[i];
+      }
+    }
     for (let i = 0; i < this.attributeKeys.length; i++) {
       attributes[this.attributeKeys[i]] = this.attributeValues[i];
     }
@@ -250,6 +252,7 @@ export class LeanSpan implements Span, ReadableSpan {
 
   setAttribute(key: string, value: AttributeValue | undefined): this {
     if (this.ended || key.length === 0 || !isAttributeValue(value)) return this;
+    if (this.template !== undefined && this.template.keys.includes(key)) this.ownTemplate();
     const index = this.attributeKeys.indexOf(key);
     if (index >= 0) this.attributeValues[index] = value;
     else this.addAttribute(key, value);
@@ -258,12 +261,22 @@ export class LeanSpan implements Span, ReadableSpan {
 
   /** Appends a valid attribute whose key the span does not have yet, within the count limit. */
   private addAttribute(key: string, value: AttributeValue): void {
-    if (this.attributeKeys.length >= ATTRIBUTE_COUNT_LIMIT) {
+    const shared = this.template === undefined ? 0 : this.template.keys.length;
+    if (shared + this.attributeKeys.length >= ATTRIBUTE_COUNT_LIMIT) {
       this.droppedAttributesCount += 1;
       return;
     }
     this.attributeKeys.push(key);
     this.attributeValues.push(value);
+  }
+
+  /** Copies the template's attributes in front of the span's own and lets the template go. */
+  private ownTemplate(): void {
+    const template = this.template;
+    if (template === undefined) return;
+    this.template = undefined;
+    this.attributeKeys.unshift(...template.keys);
+    this.attributeValues.unshift(...template.values);
   }
 
   setAttributes(attributes: Attributes): this {

@@ -24,6 +24,7 @@ import {
   OtlpStatusCode,
   type ReceivedSpan,
 } from '../../../test/helpers/otlp-receiver';
+import { templated } from './attribute-template';
 import { LeanTracerProvider } from './lean-tracer';
 import {
   type EncodedSpan,
@@ -1051,6 +1052,97 @@ describe('AttributeCache (through SpanEncoder)', () => {
         true,
       );
     }
+  });
+});
+
+describe('templated start attributes (through SpanEncoder)', () => {
+  /** Start attributes as a site passes them; two are dropped on server spans, one is invalid. */
+  const START: Attributes = {
+    'http.request.method': 'PUT',
+    'server.address': 'ceph.internal',
+    'server.port': 7480,
+    'mizuchi.object.key': 'photos/cat.jpg',
+    'client.address': '192.0.2.7',
+    'mizuchi.bad': { nested: true } as unknown as string,
+  };
+
+  /** Spans of each kind, once with the attributes templated and once as a plain object. */
+  function pairs(attributes: Attributes, kinds: SpanKind[]): [ReadableSpan, ReadableSpan][] {
+    const { provider, ended } = leanProvider();
+    const tracer = provider.getTracer('otlp-protobuf-spec');
+    const shared = templated(attributes);
+    for (const kind of kinds) {
+      for (const start of [shared, { ...attributes }]) {
+        const span = tracer.startSpan('span', { kind, attributes: start });
+        span.setAttribute('http.response.status_code', 201);
+        span.end();
+      }
+    }
+    const spans = [...ended];
+    return kinds.map((_, i) => [spans[2 * i], spans[2 * i + 1]]);
+  }
+
+  /** A span's encoding without its ids and times, which differ between any two spans. */
+  function body(span: ReceivedSpan) {
+    const { traceId: _t, spanId: _s, startTimeUnixNano: _b, endTimeUnixNano: _e, ...rest } = span;
+    return rest;
+  }
+
+  it('encodes a templated span as the same span with plain attributes, kind by kind', () => {
+    const kinds = [SpanKind.SERVER, SpanKind.CLIENT, SpanKind.INTERNAL, SpanKind.SERVER];
+    const encoder = new SpanEncoder(OPTIONS);
+
+    for (const [withTemplate, plain] of pairs(START, kinds)) {
+      const [a, b] = requestOf([encoder.encode(withTemplate), encoder.encode(plain)]);
+      expect(body(a)).toEqual(body(b));
+    }
+    const [server, , client] = requestOf(
+      pairs(START, kinds).flatMap((pair) => pair.map((span) => encoder.encode(span))),
+    );
+    expect(server.attributes).toEqual({
+      'http.request.method': 'PUT',
+      'server.port': 7480,
+      'mizuchi.object.key': 'photos/cat.jpg',
+      'http.response.status_code': 201,
+    });
+    expect(server.droppedAttributesCount).toBe(2);
+    expect(client.attributes).toMatchObject({ 'server.address': 'ceph.internal' });
+  });
+
+  it("writes each encoder's own privacy verdicts for a template they share", () => {
+    const [[withTemplate]] = pairs(START, [SpanKind.SERVER]);
+    const keys = new SpanEncoder({ recordObjectKeys: true });
+    const noKeys = new SpanEncoder({ recordObjectKeys: false });
+
+    // Alternating, so each encoder meets the template after the other has encoded it.
+    for (let round = 0; round < 2; round++) {
+      const [kept] = requestOf([keys.encode(withTemplate)]);
+      const [left] = requestOf([noKeys.encode(withTemplate)]);
+      expect(kept.attributes['mizuchi.object.key']).toBe('photos/cat.jpg');
+      expect(left.attributes).not.toHaveProperty(['mizuchi.object.key']);
+      expect(left.droppedAttributesCount).toBe(kept.droppedAttributesCount + 1);
+    }
+  });
+
+  it('writes a template attribute that was set again with its new value, in its place', () => {
+    const { provider, ended } = leanProvider();
+    const tracer = provider.getTracer('otlp-protobuf-spec');
+    const shared = templated({ 'http.request.method': 'PUT', 'server.port': 7480 });
+    const changed = tracer.startSpan('changed', { kind: SpanKind.SERVER, attributes: shared });
+    changed.setAttribute('server.port', 9000);
+    changed.setAttribute('mizuchi.route', 'uploads');
+    changed.end();
+    tracer.startSpan('unchanged', { kind: SpanKind.SERVER, attributes: shared }).end();
+    const encoder = new SpanEncoder(OPTIONS);
+
+    const [first, second] = requestOf(ended.map((span) => encoder.encode(span)));
+
+    expect(Object.entries(first.attributes)).toEqual([
+      ['http.request.method', 'PUT'],
+      ['server.port', 9000],
+      ['mizuchi.route', 'uploads'],
+    ]);
+    expect(second.attributes).toEqual({ 'http.request.method': 'PUT', 'server.port': 7480 });
   });
 });
 

@@ -14,6 +14,7 @@ import { gzipSync } from 'node:zlib';
 import type { Attributes, HrTime } from '@opentelemetry/api';
 import type { InstrumentationScope } from '@opentelemetry/core';
 import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace-base';
+import type { AttributeTemplate } from './attribute-template';
 import { SpanKind, SpanStatusCode } from './otel-api';
 import { exportableAttribute, exportableEventAttribute, type PrivacyOptions } from './span-privacy';
 
@@ -403,6 +404,7 @@ export function writeSpan(
   }
   const kind = span.kind;
   let removed = 0;
+  if (span.template !== undefined) removed += cache.writeTemplate(w, span.template, kind);
   if (span.attributeKeys !== undefined && span.attributeValues !== undefined) {
     const { attributeKeys: keys, attributeValues: values } = span;
     for (let i = 0; i < keys.length; i++) {
@@ -434,6 +436,8 @@ export function writeSpan(
 export interface LeanSpanFields {
   readonly startEpochMs: number;
   readonly endEpochMs: number;
+  /** Start attributes shared with other spans, written before the span's own. */
+  readonly template: AttributeTemplate | undefined;
   readonly attributeKeys: readonly string[];
   readonly attributeValues: readonly unknown[];
   /** Where the bytes of the span's ids are, when it knows (LeanSpan's fields of these names). */
@@ -480,6 +484,26 @@ export class AttributeCache {
   /** The encoded field of `key` on a span of `kind`, or undefined when it may not be exported. */
   fieldOf(key: string, kind: SpanKind): Buffer | undefined {
     return this.entryOf(key, kind).field ?? undefined;
+  }
+
+  /**
+   * Writes a template's attributes, encoded once per encoder and span kind; returns how many
+   * the privacy filter drops.
+   */
+  writeTemplate(w: ProtoWriter, template: AttributeTemplate, kind: SpanKind): number {
+    const known = template.encoded;
+    if (known !== undefined && known.owner === this && known.kind === kind) {
+      w.raw(known.bytes);
+      return known.removed;
+    }
+    const start = w.pos;
+    let removed = 0;
+    for (let i = 0; i < template.keys.length; i++) {
+      if (!this.write(w, template.keys[i], kind, template.values[i])) removed += 1;
+    }
+    const bytes = Buffer.from(w.buf.subarray(start, w.pos));
+    template.encoded = { owner: this, kind, bytes, removed };
+    return removed;
   }
 
   /** Writes one span attribute, or returns false when the privacy filter drops it. */
@@ -554,11 +578,12 @@ export class SpanEncoder {
     const start = w.pos;
     writeSpan(w, span, this.options, this.attributes);
     const bytes = w.buf.subarray(start, w.pos);
-    return {
-      scope: span.instrumentationScope,
-      bytes,
-      ...(this.describe !== undefined ? { line: this.describe(span) } : {}),
-    };
+    const scope = span.instrumentationScope;
+    // Two literals rather than a spread of an optional part: a spread copies through a generic
+    // path on every span.
+    return this.describe === undefined
+      ? { scope, bytes }
+      : { scope, bytes, line: this.describe(span) };
   }
 }
 

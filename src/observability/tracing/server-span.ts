@@ -13,9 +13,19 @@
 import type { NextFunction, Request, Response } from 'express';
 import type { TLSSocket } from 'node:tls';
 import { probePrefix } from '../logging/access-log';
-import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from './otel-api';
+import { RecentTemplates } from './attribute-template';
+import { LEAN_ROOT } from './lean-context';
+import { context, propagation, SpanKind, SpanStatusCode, trace } from './otel-api';
 import { tracer } from './spans';
 import { tracingActive } from './tracing-status';
+
+/** The server span's start attributes: the same few combinations on every request. */
+const startAttributes = new RecentTemplates([
+  'http.request.method',
+  'url.scheme',
+  'network.protocol.version',
+  'server.port',
+]);
 
 /**
  * Express middleware opening a server span per request while tracing runs (startTracing), except
@@ -30,18 +40,18 @@ export function serverSpan(ignoredPrefixes: readonly string[]) {
     // A missing or malformed traceparent extracts nothing: the span starts a new trace.
     const parent =
       req.headers.traceparent === undefined
-        ? ROOT_CONTEXT
-        : propagation.extract(ROOT_CONTEXT, req.headers);
+        ? LEAN_ROOT
+        : propagation.extract(LEAN_ROOT, req.headers);
     const span = tracer.startSpan(
       req.method,
       {
         kind: SpanKind.SERVER,
-        attributes: {
-          'http.request.method': req.method,
-          'url.scheme': (req.socket as Partial<TLSSocket>).encrypted === true ? 'https' : 'http',
-          'network.protocol.version': req.httpVersion,
-          'server.port': req.socket.localPort,
-        },
+        attributes: startAttributes.of(
+          req.method,
+          (req.socket as Partial<TLSSocket>).encrypted === true ? 'https' : 'http',
+          req.httpVersion,
+          req.socket.localPort,
+        ),
       },
       parent,
     );

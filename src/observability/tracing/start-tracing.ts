@@ -8,7 +8,6 @@
  * gRPC.
  */
 import { context, propagation, SpanKind, trace } from '@opentelemetry/api';
-import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { hrTimeToMilliseconds, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { registerInstrumentations } from '@opentelemetry/instrumentation';
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
@@ -29,6 +28,7 @@ import {
 import { metrics } from '../metrics';
 import type { TracingConfig } from '../observability.schema';
 import { type BatchExporter, BoundedBatchProcessor } from './bounded-batch-processor';
+import { LeanContextManager } from './lean-context';
 import { LeanTracerProvider } from './lean-tracer';
 import { OtlpGrpcExporter } from './otlp-grpc-exporter';
 import { OtlpHttpExporter } from './otlp-http-exporter';
@@ -177,7 +177,7 @@ export function startTracing(
   });
   // W3C trace context only: a client's `baggage` header is untrusted and must not travel on to
   // backends or policy engines. Context flows through AsyncLocalStorage.
-  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  context.setGlobalContextManager(new LeanContextManager().enable());
   propagation.setGlobalPropagator(new W3CTraceContextPropagator());
   trace.setGlobalTracerProvider(provider);
   const unregister = registerInstrumentations({
