@@ -1,4 +1,5 @@
-import type { AgentOptions } from 'node:http';
+import * as http from 'node:http';
+import * as https from 'node:https';
 
 /**
  * How long a pooled outgoing connection (to a backend, or to the trace collector) may idle before
@@ -9,14 +10,61 @@ import type { AgentOptions } from 'node:http';
  */
 export const IDLE_CONNECTION_MS = 4_000;
 
+/** The pool name every gateway agent gives the origin it was made for. */
+export const HOME_POOL = '';
+
 /**
- * The options of every agent of the gateway's own HTTP clients: kept-alive connections, closed
- * after `idleMs` idle. One set of options for all, so their sockets take the same shapes in the
- * Node code they share.
+ * An agent's pool names: its first origin (the endpoint it was made for) is `HOME_POOL`, any
+ * other keeps Node's name. Node's agent keeps its sockets and waiting requests in objects keyed
+ * by pool name, and the gateway runs several agents (one per backend endpoint, one for the
+ * trace collector): with a name per endpoint, those keyed loads in Node's agent code saw several
+ * names and went megamorphic for every request of every agent (docs/TRACING.md, "Tracing
+ * overhead"). One name for each agent's own origin keeps them monomorphic.
  */
-export function keepAliveAgentOptions(
+class PoolNames {
+  private home: string | undefined;
+
+  of(nodeName: string): string {
+    this.home ??= nodeName;
+    return nodeName === this.home ? HOME_POOL : nodeName;
+  }
+}
+
+/** A keep-alive agent over http that names its home origin's pool `HOME_POOL`. */
+class HomeAgent extends http.Agent {
+  private readonly pools = new PoolNames();
+
+  override getName(options?: http.ClientRequestArgs): string {
+    return this.pools.of(super.getName(options));
+  }
+}
+
+/** The same over https (Node's name there also covers the TLS options, servername included). */
+class SecureHomeAgent extends https.Agent {
+  private readonly pools = new PoolNames();
+
+  override getName(options?: https.AgentOptions): string {
+    return this.pools.of(super.getName(options));
+  }
+}
+
+/**
+ * A keep-alive agent for `protocol` ('http:' or 'https:'), as every HTTP client of the gateway
+ * has (the backends', the trace collector's): at most `maxSockets` connections per origin, closed
+ * after `idleMs` idle. One kind of agent with one set of options for all, so that their sockets
+ * take the same shapes in the Node code they share.
+ */
+export function keepAliveAgent(
+  protocol: 'https:',
+  maxSockets: number,
+  idleMs?: number,
+): https.Agent;
+export function keepAliveAgent(protocol: string, maxSockets: number, idleMs?: number): http.Agent;
+export function keepAliveAgent(
+  protocol: string,
   maxSockets: number,
   idleMs = IDLE_CONNECTION_MS,
-): AgentOptions {
-  return { keepAlive: true, maxSockets, timeout: idleMs };
+): http.Agent {
+  const options: http.AgentOptions = { keepAlive: true, maxSockets, timeout: idleMs };
+  return protocol === 'https:' ? new SecureHomeAgent(options) : new HomeAgent(options);
 }

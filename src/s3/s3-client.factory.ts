@@ -4,11 +4,10 @@
  * a streamed request body cannot be sent twice.
  */
 import * as http from 'node:http';
-import * as https from 'node:https';
 import { Logger } from '@nestjs/common';
 import { S3Client } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-import { keepAliveAgentOptions } from '../common/keep-alive';
+import { keepAliveAgent } from '../common/keep-alive';
 import type { RouteConfig } from '../config/config.schema';
 
 /** The S3 settings of a route. */
@@ -37,9 +36,8 @@ export function createS3Clients(cfg: S3BackendConfig): S3Clients {
   // Idle pooled connections are closed after IDLE_CONNECTION_MS; a shorter `Keep-Alive: timeout`
   // hint from the backend wins. Otherwise an upload on a connection the backend is closing at
   // that moment fails (503) with a reset.
-  const agentOptions = keepAliveAgentOptions(cfg.max_sockets);
-  const httpAgent = new http.Agent(agentOptions);
-  const httpsAgent = new https.Agent(agentOptions);
+  const httpAgent = keepAliveAgent('http:', cfg.max_sockets);
+  const httpsAgent = keepAliveAgent('https:', cfg.max_sockets);
   const requestHandler = new NodeHttpHandler({
     httpAgent,
     httpsAgent,

@@ -4,10 +4,9 @@
  * One attempt per call and no retries of its own: ResilientExporter decides those.
  */
 import * as http from 'node:http';
-import * as https from 'node:https';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import { type HttpTarget, httpTarget, requestTo } from '../../common/http-target';
-import { keepAliveAgentOptions } from '../../common/keep-alive';
+import { keepAliveAgent } from '../../common/keep-alive';
 import { toError } from '../../common/to-error';
 import type { BatchExporter } from './bounded-batch-processor';
 import { type EncodedSpan, exportBody } from './otlp-protobuf';
@@ -41,12 +40,7 @@ export class OtlpHttpExporter implements BatchExporter<EncodedSpan> {
     this.url = tracesUrl(options.endpoint);
     // Exports come every few seconds: an idle connection is closed before the collector's
     // keep-alive timeout can close it under the next export (as the backends' are).
-    const agentOptions = keepAliveAgentOptions(2, options.idleMs);
-    const secure = this.url.protocol === 'https:';
-    this.target = httpTarget(
-      this.url,
-      secure ? new https.Agent(agentOptions) : new http.Agent(agentOptions),
-    );
+    this.target = httpTarget(this.url, keepAliveAgent(this.url.protocol, 2, options.idleMs));
   }
 
   export(spans: EncodedSpan[], done: (result: ExportResult) => void): void {
@@ -69,9 +63,12 @@ export class OtlpHttpExporter implements BatchExporter<EncodedSpan> {
   }
 
   private post(body: Buffer): Promise<void> {
+    // Header values as strings, as the backend client's: Node checks each value with a regular
+    // expression, and a number among the strings it saw there turned that check onto V8's slow
+    // path for every backend request too.
     const headers: http.OutgoingHttpHeaders = {
       'content-type': 'application/x-protobuf',
-      'content-length': body.length,
+      'content-length': String(body.length),
     };
     if (this.options.compression === 'gzip') headers['content-encoding'] = 'gzip';
     return new Promise<void>((resolve, reject) => {
