@@ -8,6 +8,7 @@
  * As with the instrumentation's `requireParentforOutgoingSpans`, only a request made under a
  * valid active span (the upload span) gets a client span and a `traceparent`.
  */
+import type { Span } from '@opentelemetry/api';
 import { RecentTemplates } from './attribute-template';
 import { isValidSpanContext } from './lean-tracer';
 import { context, SpanKind, SpanStatusCode, trace } from './otel-api';
@@ -60,20 +61,29 @@ export function startClientSpan(method: string, target: ClientTarget): ClientSpa
   };
   const traceState = sent.traceState?.serialize();
   if (traceState) headers.tracestate = traceState;
-  let ended = false;
-  return {
-    headers,
-    end(outcome) {
-      if (ended) return;
-      ended = true;
-      if ('status' in outcome) {
-        span.setAttribute('http.response.status_code', outcome.status);
-        if (outcome.status >= 400) span.setStatus({ code: SpanStatusCode.ERROR });
-      } else {
-        span.setAttribute('error.type', outcome.error.name);
-        span.setStatus({ code: SpanStatusCode.ERROR });
-      }
-      span.end();
-    },
-  };
+  return new StartedClientSpan(span, headers);
+}
+
+/** A ClientSpan as an instance rather than a literal with a closure: one object per request. */
+class StartedClientSpan implements ClientSpan {
+  private ended = false;
+
+  constructor(
+    private readonly span: Span,
+    readonly headers: Record<string, string>,
+  ) {}
+
+  end(outcome: { status: number } | { error: Error }): void {
+    if (this.ended) return;
+    this.ended = true;
+    const span = this.span;
+    if ('status' in outcome) {
+      span.setAttribute('http.response.status_code', outcome.status);
+      if (outcome.status >= 400) span.setStatus({ code: SpanStatusCode.ERROR });
+    } else {
+      span.setAttribute('error.type', outcome.error.name);
+      span.setStatus({ code: SpanStatusCode.ERROR });
+    }
+    span.end();
+  }
 }

@@ -673,6 +673,18 @@ describe('ProtoWriter', () => {
     expect([...w.written]).toEqual([0x1a, 16, ...sources[0].subarray(7, 23)]);
   });
 
+  it('writes a bytes field whose tag or length takes two bytes', () => {
+    const source = Buffer.alloc(200, 0xab);
+
+    expect([...written((w) => w.bytes(16, source, 0, 4))]).toEqual([
+      0x82,
+      0x01,
+      4,
+      ...source.subarray(0, 4),
+    ]);
+    expect([...written((w) => w.bytes(2, source, 0, 200))]).toEqual([0x12, 0xc8, 0x01, ...source]);
+  });
+
   it('writes a tag as field number and wire type in one varint', () => {
     expect([...written((w) => w.tag(1, 2))]).toEqual([0x0a]);
     expect([...written((w) => w.tag(16, 5))]).toEqual([0x85, 0x01]);

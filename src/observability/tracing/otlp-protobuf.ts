@@ -129,7 +129,8 @@ export class ProtoWriter {
   fixed32(field: number, value: number): void {
     this.tag(field, I32);
     this.ensure(4);
-    this.uint32le(value);
+    this.bufView().setUint32(this.pos, value, true);
+    this.pos += 4;
   }
 
   /**
@@ -141,8 +142,10 @@ export class ProtoWriter {
     this.ensure(8);
     const nanos = Math.round(ms * 1e6);
     const high = Math.floor(nanos / TWO_32);
-    this.uint32le(nanos - high * TWO_32);
-    this.uint32le(high);
+    const view = this.bufView();
+    view.setUint32(this.pos, nanos - high * TWO_32, true);
+    view.setUint32(this.pos + 4, high, true);
+    this.pos += 8;
   }
 
   /** A time as fixed64 nanoseconds since the epoch. */
@@ -197,8 +200,17 @@ export class ProtoWriter {
 
   /** A bytes field holding `length` bytes of `source` from `at` (trace and span ids). */
   bytes(field: number, source: Uint8Array, at: number, length: number): void {
-    this.tag(field, LEN);
-    this.varint(length);
+    const key = field * 8 + LEN;
+    if (key < 128 && length < 128) {
+      // Tag and length of one byte each, as every id's are: written here, not by tag and varint.
+      this.ensure(2);
+      this.buf[this.pos] = key;
+      this.buf[this.pos + 1] = length;
+      this.pos += 2;
+    } else {
+      this.tag(field, LEN);
+      this.varint(length);
+    }
     this.copy(source, at, length);
   }
 
@@ -236,15 +248,13 @@ export class ProtoWriter {
     this.pos = end;
   }
 
-  /** Four bytes, little-endian, of an unsigned 32-bit value (room already ensured). */
-  private uint32le(value: number): void {
-    const buf = this.buf;
-    const at = this.pos;
-    buf[at] = value & 0xff;
-    buf[at + 1] = (value >>> 8) & 0xff;
-    buf[at + 2] = (value >>> 16) & 0xff;
-    buf[at + 3] = value >>> 24;
-    this.pos = at + 4;
+  /** `buf` as a DataView, made again only when the buffer changes (a new slab, growth). */
+  private bufView(): DataView {
+    if (this.viewed !== this.buf) {
+      this.viewed = this.buf;
+      this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.length);
+    }
+    return this.view;
   }
 
   /** `length` bytes of `source` from `at`, appended. */
@@ -254,15 +264,11 @@ export class ProtoWriter {
       // Ids (8 and 16 bytes): four bytes a step through DataViews, about four times faster
       // than a byte loop. Both views are made again only when the buffer or the source changes
       // (a new slab, a new id pool). Other lengths (no caller has them) take one native copy.
-      if (this.viewed !== this.buf) {
-        this.viewed = this.buf;
-        this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.length);
-      }
+      const to = this.bufView();
       if (this.source !== source) {
         this.source = source;
         this.sourceView = new DataView(source.buffer, source.byteOffset, source.length);
       }
-      const to = this.view;
       const from = this.sourceView;
       for (let i = 0; i < length; i += 4) to.setUint32(this.pos + i, from.getUint32(at + i));
     } else {
