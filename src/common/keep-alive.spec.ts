@@ -1,7 +1,9 @@
 import * as http from 'node:http';
 import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { HOME_POOL, IDLE_CONNECTION_MS, keepAliveAgent } from './keep-alive';
+import { selfSignedCertificate } from './tls.testing';
 
 describe('keepAliveAgent', () => {
   it('makes an agent of the scheme with the gateway options', () => {
@@ -90,5 +92,38 @@ describe('keepAliveAgent', () => {
       );
       agent.destroy();
     });
+  });
+
+  it('resumes the TLS session of its home origin on a new connection', async () => {
+    const { key, cert } = selfSignedCertificate();
+    // Each answer closes its connection, so that every request connects anew.
+    const server = https.createServer({ key, cert }, (_req, res) => {
+      res.setHeader('connection', 'close');
+      res.end('ok');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    const agent = keepAliveAgent('https:', 1);
+    const reused: boolean[] = [];
+    try {
+      for (let i = 0; i < 3; i++) {
+        await new Promise<void>((resolve, reject) => {
+          https
+            .get({ host: '127.0.0.1', port, ca: cert, agent }, (res) => {
+              reused.push((res.socket as TLSSocket).isSessionReused());
+              res.resume();
+              res.on('end', resolve);
+            })
+            .on('error', reject);
+        });
+        // The session (a TLS 1.3 ticket) arrives after the handshake: let the agent keep it.
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    } finally {
+      agent.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    }
+
+    expect(reused).toEqual([false, true, true]);
   });
 });

@@ -10,8 +10,12 @@ import * as https from 'node:https';
  */
 export const IDLE_CONNECTION_MS = 4_000;
 
-/** The pool name every gateway agent gives the origin it was made for. */
-export const HOME_POOL = '';
+/**
+ * The pool name every gateway agent gives the origin it was made for. Not empty: Node's https
+ * agent caches TLS sessions (for resuming them on new connections) only under a non-empty
+ * name, and no name of Node's can be this one (they all hold a colon).
+ */
+export const HOME_POOL = 'home';
 
 /**
  * An agent's pool names: its first origin (the endpoint it was made for) is `HOME_POOL`, any

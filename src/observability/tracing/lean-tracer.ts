@@ -33,6 +33,12 @@ import type { InstrumentationScope } from '@opentelemetry/core';
 import type { Resource } from '@opentelemetry/resources';
 import type { ReadableSpan, Sampler, TimedEvent } from '@opentelemetry/sdk-trace-base';
 import {
+  ATTRIBUTE_COUNT_LIMIT,
+  type AttributeTemplate,
+  isAttributeValue,
+  templateOf,
+} from './attribute-template';
+import {
   context as contextApi,
   INVALID_SPAN_CONTEXT,
   isTracingSuppressed,
@@ -42,12 +48,6 @@ import {
   trace,
   TraceFlags,
 } from './otel-api';
-import {
-  ATTRIBUTE_COUNT_LIMIT,
-  type AttributeTemplate,
-  isAttributeValue,
-  templateOf,
-} from './attribute-template';
 
 /** As the SDK's defaults: at most this many attributes and events per span. */
 export { ATTRIBUTE_COUNT_LIMIT };

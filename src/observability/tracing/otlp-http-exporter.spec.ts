@@ -1,13 +1,10 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import { decodeExportTraceRequest } from '../../../test/helpers/otlp-receiver';
+import { selfSignedCertificate } from '../../common/tls.testing';
 import { OtlpHttpExporter, tracesUrl, type OtlpHttpOptions } from './otlp-http-exporter';
 import { encodeResource } from './otlp-protobuf';
 import { encodedSpans, exportOnce } from './tracing.testing';
@@ -76,23 +73,6 @@ async function startCollector(answer: () => number | 'hang' = () => 200, host = 
 }
 
 type Collector = Awaited<ReturnType<typeof startCollector>>;
-
-/** A key and a self-signed certificate for 127.0.0.1, made by the openssl command. */
-function selfSignedCertificate(): { key: Buffer; cert: Buffer } {
-  const dir = mkdtempSync(join(tmpdir(), 'otlp-tls-'));
-  try {
-    execFileSync(
-      'openssl',
-      // prettier-ignore
-      ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
-        '-keyout', 'key.pem', '-out', 'cert.pem'],
-      { cwd: dir, stdio: 'ignore' },
-    );
-    return { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 /** A port that nothing listens on: bound, noted, released. */
 async function closedPort(): Promise<number> {
