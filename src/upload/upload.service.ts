@@ -29,6 +29,7 @@ import type { OnClientGone } from '../common/request.decorators';
 import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/config.schema';
 import { metrics } from '../observability/metrics';
+import { RecentTemplates } from '../observability/tracing/attribute-template';
 import {
   ATTR,
   annotate,
@@ -437,9 +438,11 @@ function isIncomingMessage(body: Readable): body is IncomingMessage {
  * The operation's attributes on an upload span: route, operation and key (which the export filter
  * drops unless tracing.record_object_keys is on).
  */
+/** Route and operation: the same few pairs on every upload span (attribute-template.ts). */
+const operationAttributes = new RecentTemplates([ATTR.route, ATTR.operation]);
+
 function setOperationAttributes(span: TraceSpan, ctx: S3RequestContext): void {
-  span.setAttribute(ATTR.route, ctx.route.name);
-  span.setAttribute(ATTR.operation, ctx.operation);
+  span.setAttributes(operationAttributes.of(ctx.route.name, ctx.operation));
   span.setAttribute(ATTR.objectKey, ctx.key);
 }
 

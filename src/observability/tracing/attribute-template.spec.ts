@@ -66,6 +66,16 @@ describe('RecentTemplates', () => {
     expect(recent.of('PUT', 'http', '1.1', 8080)).toBe(first);
   });
 
+  it('takes fewer keys, one value each', () => {
+    const recent = new RecentTemplates(['route', 'operation']);
+    const attributes = recent.of('uploads', 'PutObject');
+
+    expect(attributes).toEqual({ route: 'uploads', operation: 'PutObject' });
+    expect(Object.keys(attributes)).toEqual(['route', 'operation']);
+    expect(recent.of('uploads', 'PutObject')).toBe(attributes);
+    expect(recent.of('uploads', 'UploadPart')).not.toBe(attributes);
+  });
+
   it('leaves out an undefined value, as a span does', () => {
     const attributes = new RecentTemplates([...keys]).of('PUT', 'http', '1.1', undefined);
     expect(templateOf(attributes)?.keys).toEqual(['k.a', 'k.b', 'k.c']);
@@ -123,6 +133,39 @@ describe('a lean span with templated start attributes', () => {
     expect(changed.attributes).toEqual({ a: 1, b: 20 });
     expect(other.attributes).toEqual({ a: 1, b: 2 });
     expect(templateOf(shared)?.values).toEqual([1, 2]);
+  });
+
+  it('keeps a template given to setAttributes while it has no attributes of its own', () => {
+    const shared = templated({ route: 'uploads', operation: 'PutObject' });
+    const bare = span({});
+    bare.setAttributes(shared);
+    bare.setAttribute('bytes', 4);
+
+    expect(bare.template).toBe(templateOf(shared));
+    expect(bare.attributeKeys).toEqual(['bytes']);
+    expect(bare.attributes).toEqual({ route: 'uploads', operation: 'PutObject', bytes: 4 });
+  });
+
+  it('sets a template one attribute at a time on a span that has attributes already', () => {
+    const shared = templated({ route: 'uploads', operation: 'PutObject' });
+    const own = span({ bytes: 4 });
+    own.setAttributes(shared);
+    const started = span(templated({ method: 'PUT' }));
+    started.setAttributes(shared);
+
+    expect(own.template).toBeUndefined();
+    expect(own.attributes).toEqual({ bytes: 4, route: 'uploads', operation: 'PutObject' });
+    expect(started.template?.keys).toEqual(['method']);
+    expect(started.attributes).toEqual({ method: 'PUT', route: 'uploads', operation: 'PutObject' });
+  });
+
+  it('takes no template once ended', () => {
+    const ended = span({});
+    ended.end();
+    ended.setAttributes(templated({ route: 'uploads' }));
+
+    expect(ended.template).toBeUndefined();
+    expect(ended.attributes).toEqual({});
   });
 
   it('counts the template against the attribute limit', () => {

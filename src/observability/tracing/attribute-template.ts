@@ -83,24 +83,25 @@ interface Recent {
 }
 
 /**
- * Templated attributes of four fixed keys, for the last few combinations of their values: the
- * ones a span site meets are few (a gateway's methods, schemes and ports), and a short scan
- * costs less than building a key to look them up by.
+ * Templated attributes of up to four fixed keys, for the last few combinations of their values:
+ * the ones a span site meets are few (a gateway's methods, schemes and ports; its routes and
+ * operations), and a short scan costs less than building a key to look them up by.
  */
 export class RecentTemplates {
   private readonly recent: Recent[] = [];
   private next = 0;
 
   constructor(
-    private readonly keys: readonly [string, string, string, string],
+    /** One to four keys; `of` takes their values in this order. */
+    private readonly keys: readonly string[],
     private readonly size = 64,
   ) {}
 
   of(
     a: AttributeValue | undefined,
-    b: AttributeValue | undefined,
-    c: AttributeValue | undefined,
-    d: AttributeValue | undefined,
+    b?: AttributeValue,
+    c?: AttributeValue,
+    d?: AttributeValue,
   ): Attributes {
     const recent = this.recent;
     for (let i = 0; i < recent.length; i++) {
@@ -109,8 +110,10 @@ export class RecentTemplates {
         return entry.attributes;
       }
     }
-    const [ka, kb, kc, kd] = this.keys;
-    const attributes = templated({ [ka]: a, [kb]: b, [kc]: c, [kd]: d });
+    const values = [a, b, c, d];
+    const plain: Attributes = {};
+    this.keys.forEach((key, i) => (plain[key] = values[i]));
+    const attributes = templated(plain);
     // The oldest entry makes room once the list is full.
     recent[this.next] = { a, b, c, d, attributes };
     this.next = (this.next + 1) % this.size;

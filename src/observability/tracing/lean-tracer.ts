@@ -280,6 +280,11 @@ export class LeanSpan implements Span, ReadableSpan {
   }
 
   setAttributes(attributes: Attributes): this {
+    // A span without attributes yet keeps a template by reference, as it would at its start.
+    if (this.template === undefined && this.attributeKeys.length === 0 && !this.ended) {
+      this.template = templateOf(attributes);
+      if (this.template !== undefined) return this;
+    }
     for (const key in attributes) this.setAttribute(key, attributes[key]);
     return this;
   }
