@@ -1,13 +1,17 @@
 /**
- * Start attributes that many spans share: a server span's method, scheme, protocol version and
- * port, a backend client span's method and target. They repeat from request to request, so the
- * gateway makes them once as a frozen attributes object that carries an AttributeTemplate: the
- * lean tracer keeps the template by reference instead of copying and checking each attribute per
- * span, and the encoder writes its encoded attributes with one copy (otlp-protobuf.ts). To every
- * other reader (the SDK's tracer, a sampler) it is an ordinary attributes object: the template
- * hides under a symbol, which `for…in` and `Object.keys` skip.
+ * Attributes that many spans share: a server span's method, scheme, protocol version and port, a
+ * backend client span's method and target (given at their start), an upload span's route and
+ * operation (given to `setAttributes` before any other). They repeat from request to request, so
+ * the gateway makes them once as a frozen attributes object that carries an AttributeTemplate:
+ * the lean tracer keeps the template by reference instead of copying and checking each
+ * attribute per span, and the encoder writes its encoded attributes with one copy
+ * (otlp-protobuf.ts). To every other reader (the SDK's tracer, a sampler) it is an ordinary
+ * attributes object: the template hides under a symbol, which `for…in` and `Object.keys` skip.
  */
 import type { Attributes, AttributeValue, SpanKind } from '@opentelemetry/api';
+
+/** Attributes no span may carry more of (as the SDK's default limit). */
+export const ATTRIBUTE_COUNT_LIMIT = 128;
 
 /** The property under which a templated attributes object carries its template. */
 const TEMPLATE = Symbol('mizuchi.attribute-template');
@@ -56,9 +60,6 @@ export class AttributeTemplate {
     }
   }
 }
-
-/** Attributes no span may carry more of (as the SDK's default limit). */
-export const ATTRIBUTE_COUNT_LIMIT = 128;
 
 /** A frozen copy of `attributes` carrying their template. */
 export function templated(attributes: Attributes): Attributes {
