@@ -86,7 +86,8 @@ interface Recent {
 /**
  * Templated attributes of up to four fixed keys, for the last few combinations of their values:
  * the ones a span site meets are few (a gateway's methods, schemes and ports; its routes and
- * operations), and a short scan costs less than building a key to look them up by.
+ * operations), and a short scan costs less than building a key to look them up by. Past `size`
+ * combinations the oldest is forgotten, and made again if it comes back: correct, only slower.
  */
 export class RecentTemplates {
   private readonly recent: Recent[] = [];
