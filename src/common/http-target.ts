@@ -27,14 +27,17 @@ export function httpTarget(url: URL, agent: http.Agent): HttpTarget {
  * A request to `target`. The gateway's own HTTP clients (the lean backend client, the OTLP/HTTP
  * exporter) all build theirs here, so Node's client code, which they share, sees one shape of
  * request options: an exporter whose options differed made that code's property loads
- * megamorphic for every upload (docs/TRACING.md). ClientRequest rather than http.request: the
- * http instrumentation wraps http.request, and these requests make their own spans or none.
+ * megamorphic for every upload (docs/TRACING.md). Header values are strings only: Node checks
+ * each with a regular expression, and one number among them (an exporter's content-length)
+ * turned that check onto V8's generic path for every backend request. ClientRequest rather than
+ * http.request: the http instrumentation wraps http.request, and these requests make their own
+ * spans or none.
  */
 export function requestTo(
   target: HttpTarget,
   method: string,
   path: string,
-  headers: http.OutgoingHttpHeaders,
+  headers: Record<string, string>,
   onResponse: (res: http.IncomingMessage) => void,
 ): http.ClientRequest {
   return new http.ClientRequest(

@@ -434,13 +434,13 @@ function isIncomingMessage(body: Readable): body is IncomingMessage {
   return 'socket' in body && 'httpVersion' in body;
 }
 
+/** Route and operation: the same few pairs on every upload span (attribute-template.ts). */
+const operationAttributes = new RecentTemplates([ATTR.route, ATTR.operation]);
+
 /**
  * The operation's attributes on an upload span: route, operation and key (which the export filter
  * drops unless tracing.record_object_keys is on).
  */
-/** Route and operation: the same few pairs on every upload span (attribute-template.ts). */
-const operationAttributes = new RecentTemplates([ATTR.route, ATTR.operation]);
-
 function setOperationAttributes(span: TraceSpan, ctx: S3RequestContext): void {
   span.setAttributes(operationAttributes.of(ctx.route.name, ctx.operation));
   span.setAttribute(ATTR.objectKey, ctx.key);

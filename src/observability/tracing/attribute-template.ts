@@ -50,10 +50,10 @@ export class AttributeTemplate {
   /** The last encoding of these attributes (one encoder and one span kind in a gateway). */
   encoded: EncodedTemplate | undefined = undefined;
 
-  constructor(attributes: Attributes, limit: number) {
+  constructor(attributes: Attributes) {
     for (const key in attributes) {
       const value = attributes[key];
-      if (key.length > 0 && isAttributeValue(value) && this.keys.length < limit) {
+      if (key.length > 0 && isAttributeValue(value) && this.keys.length < ATTRIBUTE_COUNT_LIMIT) {
         this.keys.push(key);
         this.values.push(value);
       }
@@ -65,7 +65,7 @@ export class AttributeTemplate {
 export function templated(attributes: Attributes): Attributes {
   const copy: Attributes = { ...attributes };
   Object.defineProperty(copy, TEMPLATE, {
-    value: new AttributeTemplate(attributes, ATTRIBUTE_COUNT_LIMIT),
+    value: new AttributeTemplate(attributes),
   });
   return Object.freeze(copy);
 }

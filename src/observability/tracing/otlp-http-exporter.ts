@@ -3,7 +3,6 @@
  * protocol. The spans come encoded (otlp-protobuf.ts); an export puts them under the resource.
  * One attempt per call and no retries of its own: ResilientExporter decides those.
  */
-import * as http from 'node:http';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import { type HttpTarget, httpTarget, requestTo } from '../../common/http-target';
 import { keepAliveAgent } from '../../common/keep-alive';
@@ -63,10 +62,7 @@ export class OtlpHttpExporter implements BatchExporter<EncodedSpan> {
   }
 
   private post(body: Buffer): Promise<void> {
-    // Header values as strings, as the backend client's: Node checks each value with a regular
-    // expression, and a number among the strings it saw there turned that check onto V8's slow
-    // path for every backend request too.
-    const headers: http.OutgoingHttpHeaders = {
+    const headers: Record<string, string> = {
       'content-type': 'application/x-protobuf',
       'content-length': String(body.length),
     };

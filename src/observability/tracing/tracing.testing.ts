@@ -1,11 +1,11 @@
 /**
  * For specs of the request-path tracing helpers: a real tracer provider that keeps finished
- * spans in memory, the AsyncLocalStorage context manager and the W3C propagator, registered
- * globally for one describe block, with tracing marked as running (tracingActive()).
+ * spans in memory, the gateway's context manager (AsyncLocalStorage, lean-context.ts) and the
+ * W3C propagator, registered globally for one describe block, with tracing marked as running
+ * (tracingActive()).
  */
 import { context, propagation, SpanKind, trace } from '@opentelemetry/api';
 import type { ExportResult } from '@opentelemetry/core';
-import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import {
   BasicTracerProvider,
@@ -13,6 +13,7 @@ import {
   SimpleSpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
 import type { BatchExporter } from './bounded-batch-processor';
+import { LeanContextManager } from './lean-context';
 import { type EncodedSpan, SpanEncoder } from './otlp-protobuf';
 import { setTracingStatusSource, type TracingStatusSource } from './tracing-status';
 
@@ -29,7 +30,7 @@ export function useInMemoryTracing(): InMemorySpanExporter {
     trace.setGlobalTracerProvider(
       new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(memory)] }),
     );
-    context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+    context.setGlobalContextManager(new LeanContextManager().enable());
     propagation.setGlobalPropagator(new W3CTraceContextPropagator());
     setTracingStatusSource(RUNNING_TRACER);
   });
