@@ -4,11 +4,12 @@
  * it, and the one access line per request. It never decides what other modules log.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { isSpanContextValid, trace } from '@opentelemetry/api';
+import { isSpanContextValid } from '@opentelemetry/api';
 import { type DestinationStream, type Level, type Logger, pino } from 'pino';
 import { prettyFactory } from 'pino-pretty';
 import type { GatewayRequest } from '../../common/request-context';
 import type { LoggingConfig, LogLevel } from '../observability.schema';
+import { activeSpan } from '../tracing/otel-api';
 
 /** The pino level of each configured level; Nest's `verbose` is pino's `trace`. */
 export const PINO_LEVELS: Readonly<Record<LogLevel, Level>> = {
@@ -97,7 +98,7 @@ export function serializeResponse(res: ServerResponse): { statusCode: number } {
 
 /** pino mixin: the active OpenTelemetry span's ids, so logs and traces join on `trace_id`. */
 export function traceFields(): { trace_id?: string; span_id?: string } {
-  const span = trace.getActiveSpan()?.spanContext();
+  const span = activeSpan()?.spanContext();
   // A fresh object each time: pino merges the line into what the mixin returns.
   return span !== undefined && isSpanContextValid(span)
     ? { trace_id: span.traceId, span_id: span.spanId }

@@ -36,12 +36,6 @@ function valueImports(source: string): string[] {
 
 describe('otel-api', () => {
   it('holds the API’s own singletons, constants and enums, and the SDK’s sampling decision', () => {
-    expect([otel.context, otel.propagation, otel.trace]).toEqual([
-      api.context,
-      api.propagation,
-      api.trace,
-    ]);
-    expect(otel.context).toBe(api.context);
     expect(otel.trace).toBe(api.trace);
     expect(otel.propagation).toBe(api.propagation);
     expect(otel.ROOT_CONTEXT).toBe(api.ROOT_CONTEXT);
@@ -67,12 +61,96 @@ describe('otel-api', () => {
       const seen = otel.context.with(otel.trace.setSpan(ctx, span), () => [
         otel.context.active().getValue(key),
         otel.trace.getActiveSpan(),
+        otel.activeSpan(),
       ]);
 
-      expect(seen).toEqual(['value', span]);
+      expect(seen).toEqual(['value', span, span]);
     } finally {
       api.context.disable();
     }
+  });
+
+  describe('context', () => {
+    const key = api.createContextKey('otel-api-spec');
+    const ctx = api.ROOT_CONTEXT.setValue(key, 'value');
+    const span = api.trace.wrapSpanContext({
+      traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+      spanId: '00f067aa0ba902b7',
+      traceFlags: api.TraceFlags.SAMPLED,
+    });
+    /** Runs `fn` counting the reads of the API's global registry (a symbol of `globalThis`). */
+    function countingRegistryReads(fn: () => void): number {
+      const global = globalThis as unknown as Record<symbol, unknown>;
+      const registry = Object.getOwnPropertySymbols(global).find((symbol) =>
+        symbol.description?.startsWith('opentelemetry.js.api.'),
+      );
+      if (registry === undefined) throw new Error('no OpenTelemetry API registry on globalThis');
+      const value = global[registry];
+      let reads = 0;
+      Object.defineProperty(global, registry, {
+        configurable: true,
+        get: () => {
+          reads += 1;
+          return value;
+        },
+      });
+      try {
+        fn();
+      } finally {
+        Object.defineProperty(global, registry, { configurable: true, writable: true, value });
+      }
+      return reads;
+    }
+
+    afterEach(() => otel.context.disable());
+
+    it('registers the manager with the API and then calls it without the API’s lookup', () => {
+      expect(
+        otel.context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable()),
+      ).toBe(true);
+      let seen: unknown[] = [];
+      const reads = countingRegistryReads(() => {
+        seen = otel.context.with(
+          otel.trace.setSpan(ctx, span),
+          (a: number, b: number) => [otel.context.active().getValue(key), otel.activeSpan(), a + b],
+          undefined,
+          1,
+          2,
+        );
+      });
+
+      expect(seen).toEqual(['value', span, 3]);
+      expect(reads).toBe(0);
+      // The API sees the same manager, and its own calls do read the registry.
+      expect(
+        countingRegistryReads(() =>
+          otel.context.with(ctx, () => expect(api.context.active()).toBe(ctx)),
+        ),
+      ).toBeGreaterThan(0);
+    });
+
+    it('follows the API’s manager when the API refuses another', () => {
+      api.context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+      const refused = new AsyncLocalStorageContextManager().enable();
+
+      expect(otel.context.setGlobalContextManager(refused)).toBe(false);
+      api.context.with(ctx, () => expect(otel.context.active()).toBe(ctx));
+      otel.context.with(ctx, () => expect(api.context.active()).toBe(ctx));
+      refused.disable();
+    });
+
+    it('disables and unregisters the manager, and stops calling it', () => {
+      otel.context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+      otel.context.disable();
+
+      expect(otel.context.with(ctx, () => otel.context.active())).toBe(api.ROOT_CONTEXT);
+      expect(api.context.with(ctx, () => api.context.active())).toBe(api.ROOT_CONTEXT);
+      // Registering again works: the API's slot is free.
+      expect(
+        otel.context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable()),
+      ).toBe(true);
+      expect(otel.context.with(ctx, () => otel.context.active())).toBe(ctx);
+    });
   });
 
   it.each(REQUEST_PATH)('%s takes its OpenTelemetry values from otel-api', (file) => {

@@ -4,7 +4,7 @@
  * Without a registered tracer provider every call is a cheap no-op.
  */
 import type { Attributes, AttributeValue, Span } from '@opentelemetry/api';
-import { SpanStatusCode, trace } from './otel-api';
+import { activeSpan, SpanStatusCode, trace } from './otel-api';
 import { OBJECT_KEY_ATTRIBUTE, hashSubject } from './span-privacy';
 
 /** The tracer of the gateway's own spans. */
@@ -48,7 +48,7 @@ export function nameServerSpan(
 
 /** Sets attributes on the active span, if any. */
 export function annotate(attributes: Attributes): void {
-  trace.getActiveSpan()?.setAttributes(attributes);
+  activeSpan()?.setAttributes(attributes);
 }
 
 /**
@@ -57,7 +57,7 @@ export function annotate(attributes: Attributes): void {
  * than the attribute itself.
  */
 export function annotateOne(key: string, value: AttributeValue): void {
-  trace.getActiveSpan()?.setAttribute(key, value);
+  activeSpan()?.setAttribute(key, value);
 }
 
 /**
@@ -65,7 +65,7 @@ export function annotateOne(key: string, value: AttributeValue): void {
  * there is none or it is not sampled.
  */
 export function recordingSpan(): Span | undefined {
-  const span = trace.getActiveSpan();
+  const span = activeSpan();
   return span !== undefined && span.isRecording() ? span : undefined;
 }
 

@@ -7,7 +7,7 @@
  * bounded queue -> ResilientExporter (retries, breaker, fallback) -> OTLP over http/protobuf or
  * gRPC.
  */
-import { context, propagation, SpanKind, trace } from '@opentelemetry/api';
+import { propagation, SpanKind, trace } from '@opentelemetry/api';
 import { hrTimeToMilliseconds, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { registerInstrumentations } from '@opentelemetry/instrumentation';
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
@@ -31,6 +31,7 @@ import { type BatchExporter, BoundedBatchProcessor } from './bounded-batch-proce
 import { LeanContextManager } from './lean-context';
 import { LeanTracerProvider } from './lean-tracer';
 import { OtlpGrpcExporter } from './otlp-grpc-exporter';
+import { context } from './otel-api';
 import { OtlpHttpExporter } from './otlp-http-exporter';
 import { type EncodedSpan, encodeResource, SpanEncoder } from './otlp-protobuf';
 import { ResilientExporter } from './resilient-exporter';

@@ -4,7 +4,7 @@
  * W3C propagator, registered globally for one describe block, with tracing marked as running
  * (tracingActive()).
  */
-import { context, propagation, SpanKind, trace } from '@opentelemetry/api';
+import { propagation, SpanKind, trace } from '@opentelemetry/api';
 import type { ExportResult } from '@opentelemetry/core';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import {
@@ -14,6 +14,7 @@ import {
 } from '@opentelemetry/sdk-trace-base';
 import type { BatchExporter } from './bounded-batch-processor';
 import { LeanContextManager } from './lean-context';
+import { context } from './otel-api';
 import { type EncodedSpan, SpanEncoder } from './otlp-protobuf';
 import { setTracingStatusSource, type TracingStatusSource } from './tracing-status';
 
