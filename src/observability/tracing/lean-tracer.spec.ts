@@ -30,11 +30,13 @@ import {
 import {
   ATTRIBUTE_COUNT_LIMIT,
   EVENT_COUNT_LIMIT,
+  IdPool,
   isValidSpanContext,
   LeanSpan,
   type LeanSpanProcessor,
   LeanTracerProvider,
 } from './lean-tracer';
+import { SpanEncoder } from './otlp-protobuf';
 
 const RESOURCE = resourceFromAttributes({ 'service.name': 'lean-tracer-spec' });
 const REMOTE_TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
@@ -144,6 +146,49 @@ describe('LeanTracerProvider', () => {
 
       expect(traceIds.size).toBe(count);
       expect(spanIds.size).toBe(count);
+    });
+
+    it('makes a span id’s hex only when it is read, from the bytes the encoder copies', () => {
+      const { tracer } = setup();
+      const toString = jest.spyOn(Buffer.prototype, 'toString');
+      const hexCalls = () => toString.mock.calls.filter(([encoding]) => encoding === 'hex').length;
+      let parent: LeanSpan;
+      let child: LeanSpan;
+      try {
+        parent = lean(tracer.startSpan('parent'));
+        child = lean(tracer.startSpan('child', {}, trace.setSpan(ROOT_CONTEXT, parent)));
+        child.end();
+        parent.end();
+        const encoder = new SpanEncoder({ recordObjectKeys: false });
+        encoder.encode(child);
+        encoder.encode(parent);
+        // The new trace's id only: neither span id has been read, nor the child's parent id.
+        expect(hexCalls()).toBe(1);
+      } finally {
+        toString.mockRestore();
+      }
+
+      const { spanId } = parent.spanContext();
+      expect(parent.spanContext().spanId).toBe(spanId);
+      expect(spanId).toBe(
+        parent.spanIdBytes?.toString('hex', parent.spanIdAt, parent.spanIdAt + 8),
+      );
+      expect(child.parentIdBytes?.toString('hex', child.parentIdAt, child.parentIdAt + 8)).toBe(
+        spanId,
+      );
+      expect(child.parentSpanContext?.spanId).toBe(spanId);
+      expect(child.spanContext().spanId).not.toBe(spanId);
+    });
+
+    it('never issues an all-zero trace or span id', () => {
+      // A pool of 0xab bytes with zeros where the first trace id and the span id after it go.
+      const ids = new IdPool((pool) => pool.fill(0xab).fill(0, 0, 16).fill(0, 32, 40));
+
+      expect(ids.traceId()).toBe('ab'.repeat(16));
+      expect(ids.lastAt).toBe(16);
+      ids.spanId();
+      expect(ids.lastAt).toBe(40);
+      expect(ids.lastPool.toString('hex', ids.lastAt, ids.lastAt + 8)).toBe('ab'.repeat(8));
     });
   });
 

@@ -67,7 +67,6 @@ export interface LeanTracerOptions {
   processor: LeanSpanProcessor;
 }
 
-const ZERO_SPAN_ID = '0000000000000000';
 const ZERO_TRACE_ID = '00000000000000000000000000000000';
 
 /**
@@ -75,11 +74,14 @@ const ZERO_TRACE_ID = '00000000000000000000000000000000';
  * they were cut (a pool is replaced, never refilled), so the encoder copies a span's ids from
  * there instead of parsing their hex (`lastPool` and `lastAt` say where the last id was cut).
  */
-class IdPool {
-  private pool = Buffer.alloc(0);
+export class IdPool {
+  private pool: Buffer = Buffer.alloc(0);
   private offset = 0;
   lastPool: Buffer = this.pool;
   lastAt = 0;
+
+  /** `fill` fills a new pool with random bytes (a parameter for the specs). */
+  constructor(private readonly fill: (pool: Buffer) => Buffer = randomFillSync) {}
 
   traceId(): string {
     let id: string;
@@ -88,22 +90,28 @@ class IdPool {
     return id;
   }
 
-  spanId(): string {
-    let id: string;
-    do id = this.take(8);
-    while (id === ZERO_SPAN_ID);
-    return id;
+  /** Cuts a span id, not all zeros, at `lastAt` of `lastPool`; its hex is made when read. */
+  spanId(): void {
+    do this.cut(8);
+    while (
+      this.lastPool.readUInt32LE(this.lastAt) === 0 &&
+      this.lastPool.readUInt32LE(this.lastAt + 4) === 0
+    );
   }
 
   private take(bytes: number): string {
+    this.cut(bytes);
+    return this.pool.toString('hex', this.lastAt, this.offset);
+  }
+
+  private cut(bytes: number): void {
     if (this.offset + bytes > this.pool.length) {
-      this.pool = randomFillSync(Buffer.allocUnsafeSlow(4096));
+      this.pool = this.fill(Buffer.allocUnsafeSlow(4096));
       this.offset = 0;
     }
     this.lastPool = this.pool;
     this.lastAt = this.offset;
     this.offset += bytes;
-    return this.pool.toString('hex', this.lastAt, this.offset);
   }
 }
 
@@ -135,14 +143,27 @@ const UNSET_STATUS: SpanStatus = Object.freeze({ code: SpanStatusCode.UNSET });
  * The SpanContext of a span this provider started, sampled or not. Its ids were cut from the
  * IdPool, so they are valid by construction: `isValidSpanContext` skips checking their hex, which
  * the API does character by character for every child span and outgoing request.
+ *
+ * The span id's hex is made when first read: the encoder copies ids as bytes, and on an upload
+ * only the backend client span's id is ever read as hex (for its `traceparent`), so the server
+ * and upload spans never make theirs. A getter on the prototype is not an own property: a
+ * spread or `Object.keys` of this context does not see `spanId`, nothing in the gateway does
+ * either, and the API and SDK read it by name.
  */
 class IssuedSpanContext implements SpanContext {
+  private hexSpanId: string | undefined = undefined;
+
   constructor(
     readonly traceId: string,
-    readonly spanId: string,
+    private readonly idPool: Buffer,
+    private readonly idAt: number,
     readonly traceFlags: number,
     readonly traceState: TraceState | undefined,
   ) {}
+
+  get spanId(): string {
+    return (this.hexSpanId ??= this.idPool.toString('hex', this.idAt, this.idAt + 8));
+  }
 }
 
 /** Whether `context` has valid ids: those this provider issued do; others are checked. */
@@ -400,7 +421,7 @@ export class LeanTracer implements Tracer {
       traceIdBytes = this.ids.lastPool;
       traceIdAt = this.ids.lastAt;
     }
-    const spanId = this.ids.spanId();
+    this.ids.spanId();
     const spanIdBytes = this.ids.lastPool;
     const spanIdAt = this.ids.lastAt;
     const kind = options.kind ?? SpanKind.INTERNAL;
@@ -416,7 +437,8 @@ export class LeanTracer implements Tracer {
     );
     const spanContext = new IssuedSpanContext(
       traceId,
-      spanId,
+      spanIdBytes,
+      spanIdAt,
       sampling.decision === SamplingDecision.RECORD_AND_SAMPLED
         ? TraceFlags.SAMPLED
         : TraceFlags.NONE,

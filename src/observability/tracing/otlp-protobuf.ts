@@ -394,10 +394,9 @@ export function writeSpan(
   const traceState = context.traceState?.serialize();
   if (traceState) w.string(3, traceState);
   const parent = span.parentSpanContext;
-  if (parent?.spanId) {
-    if (span.parentIdBytes !== undefined) w.bytes(4, span.parentIdBytes, span.parentIdAt ?? 0, 8);
-    else w.hex(4, parent.spanId);
-  }
+  // A local parent's id is copied as bytes, without reading its hex (made only when read).
+  if (span.parentIdBytes !== undefined) w.bytes(4, span.parentIdBytes, span.parentIdAt ?? 0, 8);
+  else if (parent?.spanId) w.hex(4, parent.spanId);
   w.string(5, span.name);
   // OTLP's SpanKind is the API's plus one: 0 means unspecified on the wire.
   w.uint(6, span.kind + 1);
