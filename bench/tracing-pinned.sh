@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Tracing overhead, measured on one CPU in fresh process pairs (docs/TRACING.md, "Tracing overhead").
 #
-#   bash bench/tracing-pinned.sh [--pairs 6] [--rounds 6] [--seconds 1] [--warmup 5]
+#   bash bench/tracing-pinned.sh [--pairs 6] [--rounds 6] [--seconds 1] [--warmup 20]
 #                                [--sampling always|never|ratio:R|off] [--traced-env 'NAME=v ...']
 #                                [--node PATH] [--base off|always|never|ratio:R]
 #                                [--base-env 'NAME=v ...'] [--base-dist DIR]
@@ -16,12 +16,16 @@
 # round of every pair with the range of the pairs. `--sampling off` makes both sides untraced:
 # the noise floor. `--base`, `--base-env` and `--base-dist` (another build's dist directory,
 # e.g. a copy made before a change) give the first side a configuration or code of its own, to
-# compare two traced gateways with each other in one run. CPU is the gateway process's, all
+# compare two traced gateways with each other in one run. Each gateway gets --warmup seconds of
+# load before the rounds, in 1 s slices taken in turn: on the reference VM a traced gateway needs
+# 5 to 20 s of it to reach its steady rate (V8 optimizes its code as it runs), an untraced one 4
+# to 6 s, so with 5 s the first rounds still measured part of that warm-up; and a gateway left
+# idle while the other one warmed up started the rounds up to 15 % slower. CPU is the gateway process's, all
 # threads (V8's compiler and GC helpers included). Needs two CPUs, taskset, wrk, gcc and curl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pairs=6 rounds=6 seconds=1 warmup=5 sampling=always traced_env='' node_bin=node base=off base_env='' base_dist=dist
+pairs=6 rounds=6 seconds=1 warmup=20 sampling=always traced_env='' node_bin=node base=off base_env='' base_dist=dist
 while [ $# -gt 0 ]; do
   case "$1" in
     --pairs) pairs=$2; shift 2 ;;
@@ -94,8 +98,12 @@ for pair in $(seq 1 "$pairs"); do
   start_gateway "$second"
   wait_live "$port_off"
   wait_live "$port_on"
-  load "$port_off" "$warmup" >/dev/null
-  load "$port_on" "$warmup" >/dev/null
+  # Warm-up in 1 s slices taken in turn: warmed one after the other, the gateway that then sat
+  # idle started the rounds slower (both untraced: 9 % on average, up to 15 % in a pair).
+  for slice in $(seq 1 "$warmup"); do
+    if [ $((slice % 2)) = 1 ]; then order="$port_off $port_on"; else order="$port_on $port_off"; fi
+    for port in $order; do load "$port" 1 >/dev/null; done
+  done
   : >"$work/pair"
   for round in $(seq 1 "$rounds"); do
     if [ $((round % 2)) = 1 ]; then order="off on"; else order="on off"; fi
