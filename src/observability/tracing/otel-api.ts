@@ -62,6 +62,7 @@ export const context = {
 export function activeSpan(): api.Span | undefined {
   return trace.getSpan(manager.active());
 }
+
 export const INVALID_SPAN_CONTEXT = api.INVALID_SPAN_CONTEXT;
 export const isTracingSuppressed = core.isTracingSuppressed;
 export const suppressTracing = core.suppressTracing;
