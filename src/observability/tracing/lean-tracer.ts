@@ -67,8 +67,6 @@ export interface LeanTracerOptions {
   processor: LeanSpanProcessor;
 }
 
-const ZERO_TRACE_ID = '00000000000000000000000000000000';
-
 /**
  * Random trace and span ids, cut from pools of 4 KiB of random bytes. Each id's bytes stay where
  * they were cut (a pool is replaced, never refilled), so the encoder copies a span's ids from
@@ -83,25 +81,28 @@ export class IdPool {
   /** `fill` fills a new pool with random bytes (a parameter for the specs). */
   constructor(private readonly fill: (pool: Buffer) => Buffer = randomFillSync) {}
 
+  /** Cuts a trace id and returns its hex. */
   traceId(): string {
-    let id: string;
-    do id = this.take(16);
-    while (id === ZERO_TRACE_ID);
-    return id;
+    this.cutNonZero(16);
+    return this.lastPool.toString('hex', this.lastAt, this.lastAt + 16);
   }
 
-  /** Cuts a span id, not all zeros, at `lastAt` of `lastPool`; its hex is made when read. */
+  /** Cuts a span id at `lastAt` of `lastPool`; its hex is made when read. */
   spanId(): void {
-    do this.cut(8);
-    while (
-      this.lastPool.readUInt32LE(this.lastAt) === 0 &&
-      this.lastPool.readUInt32LE(this.lastAt + 4) === 0
-    );
+    this.cutNonZero(8);
   }
 
-  private take(bytes: number): string {
-    this.cut(bytes);
-    return this.pool.toString('hex', this.lastAt, this.offset);
+  /** Cuts `bytes` bytes that are not all zero: an all-zero id is invalid. */
+  private cutNonZero(bytes: number): void {
+    do this.cut(bytes);
+    while (this.isZero(bytes));
+  }
+
+  private isZero(bytes: number): boolean {
+    for (let i = this.lastAt; i < this.lastAt + bytes; i++) {
+      if (this.lastPool[i] !== 0) return false;
+    }
+    return true;
   }
 
   private cut(bytes: number): void {

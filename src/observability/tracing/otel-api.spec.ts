@@ -35,6 +35,15 @@ function valueImports(source: string): string[] {
 }
 
 describe('otel-api', () => {
+  // A context holding a value and a span, as the request path reads them.
+  const key = api.createContextKey('otel-api-spec');
+  const ctx = api.ROOT_CONTEXT.setValue(key, 'value');
+  const span = api.trace.wrapSpanContext({
+    traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+    spanId: '00f067aa0ba902b7',
+    traceFlags: api.TraceFlags.SAMPLED,
+  });
+
   it('holds the API’s own singletons, constants and enums, and the SDK’s sampling decision', () => {
     expect(otel.trace).toBe(api.trace);
     expect(otel.propagation).toBe(api.propagation);
@@ -49,13 +58,6 @@ describe('otel-api', () => {
   });
 
   it('serves what is registered after it loaded: the singletons delegate to the globals', () => {
-    const key = api.createContextKey('otel-api-spec');
-    const ctx = api.ROOT_CONTEXT.setValue(key, 'value');
-    const span = api.trace.wrapSpanContext({
-      traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
-      spanId: '00f067aa0ba902b7',
-      traceFlags: api.TraceFlags.SAMPLED,
-    });
     api.context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
     try {
       const seen = otel.context.with(otel.trace.setSpan(ctx, span), () => [
@@ -71,13 +73,6 @@ describe('otel-api', () => {
   });
 
   describe('context', () => {
-    const key = api.createContextKey('otel-api-spec');
-    const ctx = api.ROOT_CONTEXT.setValue(key, 'value');
-    const span = api.trace.wrapSpanContext({
-      traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
-      spanId: '00f067aa0ba902b7',
-      traceFlags: api.TraceFlags.SAMPLED,
-    });
     /** Runs `fn` counting the reads of the API's global registry (a symbol of `globalThis`). */
     function countingRegistryReads(fn: () => void): number {
       const global = globalThis as unknown as Record<symbol, unknown>;
