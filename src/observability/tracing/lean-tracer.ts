@@ -156,14 +156,15 @@ class IssuedSpanContext implements SpanContext {
 
   constructor(
     readonly traceId: string,
-    private readonly idPool: Buffer,
-    private readonly idAt: number,
+    /** Where the span id's bytes are: a pool of the IdPool, and the offset in it. */
+    readonly idBytes: Buffer,
+    readonly idAt: number,
     readonly traceFlags: number,
     readonly traceState: TraceState | undefined,
   ) {}
 
   get spanId(): string {
-    return (this.hexSpanId ??= this.idPool.toString('hex', this.idAt, this.idAt + 8));
+    return (this.hexSpanId ??= this.idBytes.toString('hex', this.idAt, this.idAt + 8));
   }
 }
 
@@ -197,12 +198,10 @@ export class LeanSpan implements Span, ReadableSpan {
   droppedEventsCount = 0;
   readonly droppedLinksCount = 0;
   /**
-   * Where the bytes of the span's own id, its trace id and its parent's id are (a pool of the
-   * IdPool, and the offset in it), for the encoder; undefined for an id that came from
-   * elsewhere (a remote parent's), which the encoder reads from its hex.
+   * Where the bytes of the span's trace id and its parent's id are (a pool of the IdPool, and
+   * the offset in it), for the encoder; undefined for an id that came from elsewhere (a remote
+   * parent's), which the encoder reads from its hex. Its own id's are its context's.
    */
-  spanIdBytes: Buffer | undefined = undefined;
-  spanIdAt = 0;
   traceIdBytes: Buffer | undefined = undefined;
   traceIdAt = 0;
   parentIdBytes: Buffer | undefined = undefined;
@@ -215,7 +214,7 @@ export class LeanSpan implements Span, ReadableSpan {
   constructor(
     public name: string,
     readonly kind: SpanKind,
-    private readonly context: SpanContext,
+    private readonly context: IssuedSpanContext,
     readonly parentSpanContext: SpanContext | undefined,
     attributes: Attributes,
     links: Link[],
@@ -262,6 +261,15 @@ export class LeanSpan implements Span, ReadableSpan {
 
   get duration(): HrTime {
     return hrTime(Math.max(0, this.endEpochMs - this.startEpochMs));
+  }
+
+  /** Where the bytes of the span's own id are: its context's. */
+  get spanIdBytes(): Buffer {
+    return this.context.idBytes;
+  }
+
+  get spanIdAt(): number {
+    return this.context.idAt;
   }
 
   spanContext(): SpanContext {
@@ -459,8 +467,6 @@ export class LeanTracer implements Tracer {
       this.scope,
       this.options.processor,
     );
-    span.spanIdBytes = spanIdBytes;
-    span.spanIdAt = spanIdAt;
     span.traceIdBytes = traceIdBytes;
     span.traceIdAt = traceIdAt;
     if (localParent !== undefined) {
