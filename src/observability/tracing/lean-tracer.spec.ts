@@ -264,6 +264,40 @@ describe('LeanTracerProvider', () => {
       expect(child.spanContext().isRemote).toBeUndefined();
     });
 
+    it('has no id bytes for a remote parent’s ids: the encoder reads their hex', () => {
+      const { tracer } = setup();
+      const { ctx } = remoteParent();
+
+      const child = lean(tracer.startSpan('server', { kind: SpanKind.SERVER }, ctx));
+
+      expect(child.traceIdBytes).toBeUndefined();
+      expect(child.parentIdBytes).toBeUndefined();
+      expect(child.spanIdBytes).toBeDefined();
+    });
+
+    it('takes the id bytes of a local parent that is not recorded, as of a recorded one', () => {
+      // The parent is dropped by the sampler but still parents the child, which is recorded.
+      const sampler: Sampler = {
+        shouldSample: (_ctx, _traceId, name) => ({
+          decision:
+            name === 'parent' ? SamplingDecision.NOT_RECORD : SamplingDecision.RECORD_AND_SAMPLED,
+        }),
+        toString: () => 'ParentDropped',
+      };
+      const { tracer } = setup(sampler);
+      const parent = tracer.startSpan('parent');
+      expect(parent.isRecording()).toBe(false);
+
+      const child = lean(tracer.startSpan('child', {}, trace.setSpan(ROOT_CONTEXT, parent)));
+
+      const { traceId, spanId } = parent.spanContext();
+      const hex = (bytes: Buffer | undefined, at: number, length: number) =>
+        bytes?.toString('hex', at, at + length);
+      expect(hex(child.traceIdBytes, child.traceIdAt, 16)).toBe(traceId);
+      expect(hex(child.parentIdBytes, child.parentIdAt, 8)).toBe(spanId);
+      expect(child.spanContext().traceId).toBe(traceId);
+    });
+
     it('inherits the parent’s trace state, down to grandchildren', () => {
       const { tracer } = setup();
       const traceState = new TraceState('mizuchi=abc,congo=t61rcWkgMzE');

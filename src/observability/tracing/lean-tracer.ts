@@ -156,7 +156,14 @@ class IssuedSpanContext implements SpanContext {
 
   constructor(
     readonly traceId: string,
-    /** Where the span id's bytes are: a pool of the IdPool, and the offset in it. */
+    /**
+     * Where the trace id's bytes are: a pool of the IdPool and the offset in it, shared by every
+     * span of a trace started here; undefined when the trace id came from elsewhere (a remote
+     * parent's), which the encoder then reads from its hex.
+     */
+    readonly traceIdBytes: Buffer | undefined,
+    readonly traceIdAt: number,
+    /** Where the span id's bytes are, likewise (always here: this provider cut it). */
     readonly idBytes: Buffer,
     readonly idAt: number,
     readonly traceFlags: number,
@@ -197,15 +204,6 @@ export class LeanSpan implements Span, ReadableSpan {
   droppedAttributesCount = 0;
   droppedEventsCount = 0;
   readonly droppedLinksCount = 0;
-  /**
-   * Where the bytes of the span's trace id and its parent's id are (a pool of the IdPool, and
-   * the offset in it), for the encoder; undefined for an id that came from elsewhere (a remote
-   * parent's), which the encoder reads from its hex. Its own id's are its context's.
-   */
-  traceIdBytes: Buffer | undefined = undefined;
-  traceIdAt = 0;
-  parentIdBytes: Buffer | undefined = undefined;
-  parentIdAt = 0;
   /** Start and end in milliseconds since the epoch (the encoder reads these, not HrTimes). */
   readonly startEpochMs: number;
   endEpochMs = 0;
@@ -263,13 +261,35 @@ export class LeanSpan implements Span, ReadableSpan {
     return hrTime(Math.max(0, this.endEpochMs - this.startEpochMs));
   }
 
-  /** Where the bytes of the span's own id are: its context's. */
+  /**
+   * Where the bytes of the span's ids are, for the encoder: its context's, and its parent's
+   * when this provider issued that one. Undefined for an id that came from elsewhere (a remote
+   * parent's), which the encoder reads from its hex.
+   */
   get spanIdBytes(): Buffer {
     return this.context.idBytes;
   }
 
   get spanIdAt(): number {
     return this.context.idAt;
+  }
+
+  get traceIdBytes(): Buffer | undefined {
+    return this.context.traceIdBytes;
+  }
+
+  get traceIdAt(): number {
+    return this.context.traceIdAt;
+  }
+
+  get parentIdBytes(): Buffer | undefined {
+    const parent = this.parentSpanContext;
+    return parent instanceof IssuedSpanContext ? parent.idBytes : undefined;
+  }
+
+  get parentIdAt(): number {
+    const parent = this.parentSpanContext;
+    return parent instanceof IssuedSpanContext ? parent.idAt : 0;
   }
 
   spanContext(): SpanContext {
@@ -416,19 +436,23 @@ export class LeanTracer implements Tracer {
 
   startSpan(name: string, options: SpanOptions = {}, ctx: Context = contextApi.active()): Span {
     if (isTracingSuppressed(ctx)) return trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
-    const parentSpan = options.root === true ? undefined : trace.getSpan(ctx);
-    const parent = parentSpan?.spanContext();
-    const localParent = parentSpan instanceof LeanSpan ? parentSpan : undefined;
+    const parent = options.root === true ? undefined : trace.getSpan(ctx)?.spanContext();
     // This provider's own spans have valid ids by construction; others (remote) are checked.
     const validParent = parent !== undefined && isValidSpanContext(parent) ? parent : undefined;
     // A remote parent's trace id has no bytes here: the encoder reads it from its hex.
-    let traceId = validParent?.traceId;
-    let traceIdBytes = localParent?.traceIdBytes;
-    let traceIdAt = localParent?.traceIdAt ?? 0;
-    if (traceId === undefined) {
+    let traceId: string;
+    let traceIdBytes: Buffer | undefined;
+    let traceIdAt = 0;
+    if (validParent === undefined) {
       traceId = this.ids.traceId();
       traceIdBytes = this.ids.lastPool;
       traceIdAt = this.ids.lastAt;
+    } else {
+      traceId = validParent.traceId;
+      if (validParent instanceof IssuedSpanContext) {
+        traceIdBytes = validParent.traceIdBytes;
+        traceIdAt = validParent.traceIdAt;
+      }
     }
     this.ids.spanId();
     const spanIdBytes = this.ids.lastPool;
@@ -446,6 +470,8 @@ export class LeanTracer implements Tracer {
     );
     const spanContext = new IssuedSpanContext(
       traceId,
+      traceIdBytes,
+      traceIdAt,
       spanIdBytes,
       spanIdAt,
       sampling.decision === SamplingDecision.RECORD_AND_SAMPLED
@@ -467,12 +493,6 @@ export class LeanTracer implements Tracer {
       this.scope,
       this.options.processor,
     );
-    span.traceIdBytes = traceIdBytes;
-    span.traceIdAt = traceIdAt;
-    if (localParent !== undefined) {
-      span.parentIdBytes = localParent.spanIdBytes;
-      span.parentIdAt = localParent.spanIdAt;
-    }
     if (sampling.attributes !== undefined) span.setAttributes(sampling.attributes);
     return span;
   }
