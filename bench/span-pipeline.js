@@ -47,12 +47,7 @@ const s3 = { route: { name: 'bench' }, operation: 'PutObject', key: 'k' };
 /** The upload service's shape: an async method under nestjs-otel's @Span. */
 class Uploads {
   async putObject(bytes) {
-    const span = spans.recordingSpan();
-    if (span !== undefined) {
-      span.setAttribute(spans.ATTR.route, s3.route.name);
-      span.setAttribute(spans.ATTR.operation, s3.operation);
-      span.setAttribute(spans.ATTR.objectKey, s3.key);
-    }
+    spans.traceOperation(s3);
     const client = startClientSpan('PUT', target);
     await null; // the backend's answer
     client?.end({ status: 200 });

@@ -5,7 +5,6 @@
 import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import type { Span as TraceSpan } from '@opentelemetry/api';
 // The decorator alone: nestjs-otel's index also loads its metrics stack (about 30 MB resident).
 import { Span } from 'nestjs-otel/lib/tracing/decorators/span';
 import {
@@ -29,12 +28,12 @@ import type { OnClientGone } from '../common/request.decorators';
 import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/config.schema';
 import { metrics } from '../observability/metrics';
-import { RecentTemplates } from '../observability/tracing/attribute-template';
 import {
   ATTR,
   annotate,
   annotateOne,
-  recordingSpan,
+  setOperationAttributes,
+  traceOperation,
   withSpan,
 } from '../observability/tracing/spans';
 import { Budget, uploadInParts } from './auto-multipart';
@@ -432,26 +431,6 @@ export class UploadService {
 
 function isIncomingMessage(body: Readable): body is IncomingMessage {
   return 'socket' in body && 'httpVersion' in body;
-}
-
-/** Route and operation: the same few pairs on every upload span (attribute-template.ts). */
-const operationAttributes = new RecentTemplates([ATTR.route, ATTR.operation]);
-
-/**
- * The operation's attributes on an upload span: route, operation and key (which the export filter
- * drops unless tracing.record_object_keys is on).
- */
-function setOperationAttributes(span: TraceSpan, ctx: S3RequestContext): void {
-  span.setAttributes(operationAttributes.of(ctx.route.name, ctx.operation));
-  span.setAttribute(ATTR.objectKey, ctx.key);
-}
-
-/** Puts the operation's attributes (and a part's number) on the active (upload) span. */
-function traceOperation(ctx: S3RequestContext, partNumber?: number): void {
-  const span = recordingSpan();
-  if (span === undefined) return;
-  setOperationAttributes(span, ctx);
-  if (partNumber !== undefined) span.setAttribute(ATTR.partNumber, partNumber);
 }
 
 function parsePartNumber(value: string | undefined): number {

@@ -4,6 +4,7 @@
  * Without a registered tracer provider every call is a cheap no-op.
  */
 import type { Attributes, AttributeValue, Span } from '@opentelemetry/api';
+import { RecentTemplates } from './attribute-template';
 import { activeSpan, SpanStatusCode, trace } from './otel-api';
 import { OBJECT_KEY_ATTRIBUTE, hashSubject } from './span-privacy';
 
@@ -28,13 +29,20 @@ export const ATTR = {
   objectKey: OBJECT_KEY_ATTRIBUTE,
 } as const;
 
+/** What a span is told of the S3 request: its route's name, operation and key. */
+export interface TracedOperation {
+  route: { name: string };
+  operation: string;
+  key: string;
+}
+
 /**
  * Names the HTTP server span after the route once routing knows it (`PUT uploads`), so traces
  * group by route; never by key. Runs in the guard, where the server span is still the active one.
  */
 export function nameServerSpan(
   method: string,
-  s3: { route: { name: string }; operation: string; key: string },
+  s3: TracedOperation,
   requestId: string | undefined,
 ): void {
   const span = recordingSpan();
@@ -44,6 +52,26 @@ export function nameServerSpan(
   span.setAttribute(ATTR.operation, s3.operation);
   if (requestId !== undefined) span.setAttribute(ATTR.requestId, requestId);
   if (s3.key !== '') span.setAttribute(ATTR.objectKey, s3.key);
+}
+
+/** Route and operation: the same few pairs on every upload span (attribute-template.ts). */
+const operationAttributes = new RecentTemplates([ATTR.route, ATTR.operation]);
+
+/**
+ * The operation's attributes on an upload span: route, operation and key (which the export filter
+ * drops unless tracing.record_object_keys is on).
+ */
+export function setOperationAttributes(span: Span, s3: TracedOperation): void {
+  span.setAttributes(operationAttributes.of(s3.route.name, s3.operation));
+  span.setAttribute(ATTR.objectKey, s3.key);
+}
+
+/** Puts the operation's attributes (and a part's number) on the active (upload) span. */
+export function traceOperation(s3: TracedOperation, partNumber?: number): void {
+  const span = recordingSpan();
+  if (span === undefined) return;
+  setOperationAttributes(span, s3);
+  if (partNumber !== undefined) span.setAttribute(ATTR.partNumber, partNumber);
 }
 
 /** Sets attributes on the active span, if any. */
