@@ -262,9 +262,9 @@ export class LeanSpan implements Span, ReadableSpan {
   }
 
   /**
-   * Where the bytes of the span's ids are, for the encoder: its context's, and its parent's
-   * when this provider issued that one. Undefined for an id that came from elsewhere (a remote
-   * parent's), which the encoder reads from its hex.
+   * Where the bytes of the span's ids are, for the encoder, read from the span contexts: its own
+   * id's always; its trace id's and its parent's id's when this provider issued them, undefined
+   * when they came from elsewhere (a remote parent), which the encoder reads from their hex.
    */
   get spanIdBytes(): Buffer {
     return this.context.idBytes;

@@ -445,7 +445,7 @@ export interface LeanSpanFields {
   readonly template: AttributeTemplate | undefined;
   readonly attributeKeys: readonly string[];
   readonly attributeValues: readonly unknown[];
-  /** Where the bytes of the span's ids are, when it knows (LeanSpan's fields of these names). */
+  /** Where the bytes of the span's ids are, when it knows (LeanSpan's getters of these names). */
   readonly spanIdBytes: Uint8Array | undefined;
   readonly spanIdAt: number;
   readonly traceIdBytes: Uint8Array | undefined;
