@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -93,6 +94,48 @@ describe('keepAliveAgent', () => {
       agent.destroy();
     });
   });
+
+  it.each(['http:', 'https:'] as const)(
+    'opens %s connections in no request’s async context, so a pooled one keeps none alive',
+    async (protocol) => {
+      const { key, cert } = selfSignedCertificate();
+      const answer = (_req: http.IncomingMessage, res: http.ServerResponse) => res.end('ok');
+      const server =
+        protocol === 'https:'
+          ? https.createServer({ key, cert }, answer)
+          : http.createServer(answer);
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const { port } = server.address() as AddressInfo;
+      const agent = keepAliveAgent(protocol, 1);
+      const client = protocol === 'https:' ? https : http;
+      const storage = new AsyncLocalStorage<string>();
+      let storeOnClose: string | undefined = 'not closed';
+      try {
+        // The request that happens to open the connection runs with a store of its own.
+        await storage.run('the first request', async () => {
+          const socket = await new Promise<NodeJS.EventEmitter>((resolve, reject) => {
+            client
+              .get({ host: '127.0.0.1', port, ca: cert, agent }, (res) => {
+                const socket = res.socket;
+                res.resume();
+                res.on('end', () => resolve(socket));
+              })
+              .on('error', reject);
+          });
+          socket.on('close', () => (storeOnClose = storage.getStore()));
+        });
+        // The pooled socket's own later events (here the server closing it) see no request.
+        const closed = new Promise((resolve) => setTimeout(resolve, 50));
+        server.closeAllConnections();
+        await closed;
+      } finally {
+        agent.destroy();
+        await new Promise((resolve) => server.close(resolve));
+      }
+
+      expect(storeOnClose).toBeUndefined();
+    },
+  );
 
   it('resumes the TLS session of its home origin on a new connection', async () => {
     const { key, cert } = selfSignedCertificate();

@@ -1,3 +1,4 @@
+import { AsyncResource } from 'node:async_hooks';
 import * as http from 'node:http';
 import * as https from 'node:https';
 
@@ -34,12 +35,27 @@ class PoolNames {
   }
 }
 
+/**
+ * Where the agents open connections: in no request's async context (this scope is made when the
+ * module loads, at start-up). AsyncLocalStorage gives every new socket the context it was made
+ * in, and a pooled connection outlives the request that happened to open it: it would keep that
+ * request's context (its spans, its logger store) alive for as long as it stays in the pool, and
+ * run its own later events (a server closing it while idle) under that request's ids. What a
+ * request does with the connection still runs in its own context: Node gives each request's
+ * response parsing an async resource of its own, and promises resume where they were awaited.
+ */
+const POOL_SCOPE = new AsyncResource('mizuchi.connection-pool');
+
 /** A keep-alive agent over http that names its home origin's pool `HOME_POOL`. */
 class HomeAgent extends http.Agent {
   private readonly pools = new PoolNames();
 
   override getName(options?: http.ClientRequestArgs): string {
     return this.pools.of(super.getName(options));
+  }
+
+  override createConnection(...args: Parameters<http.Agent['createConnection']>) {
+    return POOL_SCOPE.runInAsyncScope(() => super.createConnection(...args));
   }
 }
 
@@ -49,6 +65,10 @@ class SecureHomeAgent extends https.Agent {
 
   override getName(options?: https.AgentOptions): string {
     return this.pools.of(super.getName(options));
+  }
+
+  override createConnection(...args: Parameters<https.Agent['createConnection']>) {
+    return POOL_SCOPE.runInAsyncScope(() => super.createConnection(...args));
   }
 }
 
