@@ -112,7 +112,7 @@ describe('keepAliveAgent', () => {
       let storeOnClose: string | undefined = 'not closed';
       try {
         // The request that happens to open the connection runs with a store of its own.
-        await storage.run('the first request', async () => {
+        const { closed } = await storage.run('the first request', async () => {
           const socket = await new Promise<NodeJS.EventEmitter>((resolve, reject) => {
             client
               .get({ host: '127.0.0.1', port, ca: cert, agent }, (res) => {
@@ -122,10 +122,16 @@ describe('keepAliveAgent', () => {
               })
               .on('error', reject);
           });
-          socket.on('close', () => (storeOnClose = storage.getStore()));
+          return {
+            closed: new Promise<void>((resolve) =>
+              socket.on('close', () => {
+                storeOnClose = storage.getStore();
+                resolve();
+              }),
+            ),
+          };
         });
         // The pooled socket's own later events (here the server closing it) see no request.
-        const closed = new Promise((resolve) => setTimeout(resolve, 50));
         server.closeAllConnections();
         await closed;
       } finally {
