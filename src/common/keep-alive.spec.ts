@@ -6,6 +6,16 @@ import type { TLSSocket } from 'node:tls';
 import { HOME_POOL, IDLE_CONNECTION_MS, keepAliveAgent } from './keep-alive';
 import { selfSignedCertificate } from './tls.testing';
 
+/** Starts `server` on a free loopback port and returns the port. */
+async function listen(server: http.Server): Promise<number> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return (server.address() as AddressInfo).port;
+}
+
+function close(server: http.Server): Promise<void> {
+  return new Promise((resolve) => server.close(() => resolve()));
+}
+
 describe('keepAliveAgent', () => {
   it('makes an agent of the scheme with the gateway options', () => {
     const plain = keepAliveAgent('http:', 7);
@@ -59,14 +69,13 @@ describe('keepAliveAgent', () => {
           res.end(`server ${index}, connection ${req.socket.remotePort}`);
         });
         server.on('connection', (socket) => connections[index].push(socket.remotePort ?? 0));
-        await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+        ports.push(await listen(server));
         servers.push(server);
-        ports.push((server.address() as AddressInfo).port);
       }
     });
 
     afterAll(async () => {
-      await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+      await Promise.all(servers.map(close));
     });
 
     function get(agent: http.Agent, port: number): Promise<string> {
@@ -104,39 +113,37 @@ describe('keepAliveAgent', () => {
         protocol === 'https:'
           ? https.createServer({ key, cert }, answer)
           : http.createServer(answer);
-      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-      const { port } = server.address() as AddressInfo;
+      const port = await listen(server);
       const agent = keepAliveAgent(protocol, 1);
       const client = protocol === 'https:' ? https : http;
       const storage = new AsyncLocalStorage<string>();
       let storeOnClose: string | undefined = 'not closed';
+      let socketClosed = (): void => undefined;
+      const closed = new Promise<void>((resolve) => (socketClosed = resolve));
       try {
         // The request that happens to open the connection runs with a store of its own.
-        const { closed } = await storage.run('the first request', async () => {
-          const socket = await new Promise<NodeJS.EventEmitter>((resolve, reject) => {
-            client
-              .get({ host: '127.0.0.1', port, ca: cert, agent }, (res) => {
-                const socket = res.socket;
-                res.resume();
-                res.on('end', () => resolve(socket));
-              })
-              .on('error', reject);
-          });
-          return {
-            closed: new Promise<void>((resolve) =>
-              socket.on('close', () => {
-                storeOnClose = storage.getStore();
-                resolve();
-              }),
-            ),
-          };
-        });
+        await storage.run(
+          'the first request',
+          () =>
+            new Promise<void>((resolve, reject) => {
+              client
+                .get({ host: '127.0.0.1', port, ca: cert, agent }, (res) => {
+                  res.socket.on('close', () => {
+                    storeOnClose = storage.getStore();
+                    socketClosed();
+                  });
+                  res.resume();
+                  res.on('end', resolve);
+                })
+                .on('error', reject);
+            }),
+        );
         // The pooled socket's own later events (here the server closing it) see no request.
         server.closeAllConnections();
         await closed;
       } finally {
         agent.destroy();
-        await new Promise((resolve) => server.close(resolve));
+        await close(server);
       }
 
       expect(storeOnClose).toBeUndefined();
@@ -150,8 +157,7 @@ describe('keepAliveAgent', () => {
       res.setHeader('connection', 'close');
       res.end('ok');
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const { port } = server.address() as AddressInfo;
+    const port = await listen(server);
     const agent = keepAliveAgent('https:', 1);
     const reused: boolean[] = [];
     try {
@@ -170,7 +176,7 @@ describe('keepAliveAgent', () => {
       }
     } finally {
       agent.destroy();
-      await new Promise((resolve) => server.close(resolve));
+      await close(server);
     }
 
     expect(reused).toEqual([false, true, true]);
