@@ -46,6 +46,16 @@ class PoolNames {
  */
 const POOL_SCOPE = new AsyncResource('mizuchi.connection-pool');
 
+/**
+ * Runs `call` where the agents open their connections, for the clients whose pool the gateway
+ * does not make: the global `fetch` (undici's pool), which the OPA provider and the JWKS refresh
+ * use. Whatever `call` opens keeps no request's context; the caller's `await` still resumes in
+ * its own.
+ */
+export function inPoolScope<T>(call: () => T): T {
+  return POOL_SCOPE.runInAsyncScope(call);
+}
+
 /** A keep-alive agent over http that names its home origin's pool `HOME_POOL`. */
 class HomeAgent extends http.Agent {
   private readonly pools = new PoolNames();
@@ -55,7 +65,7 @@ class HomeAgent extends http.Agent {
   }
 
   override createConnection(...args: Parameters<http.Agent['createConnection']>) {
-    return POOL_SCOPE.runInAsyncScope(() => super.createConnection(...args));
+    return inPoolScope(() => super.createConnection(...args));
   }
 }
 
@@ -68,7 +78,7 @@ class SecureHomeAgent extends https.Agent {
   }
 
   override createConnection(...args: Parameters<https.Agent['createConnection']>) {
-    return POOL_SCOPE.runInAsyncScope(() => super.createConnection(...args));
+    return inPoolScope(() => super.createConnection(...args));
   }
 }
 

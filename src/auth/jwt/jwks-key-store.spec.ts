@@ -1,6 +1,7 @@
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { connectionsOpenedBy } from '../../common/async-context.testing';
 import { httpJwksFetcher, JwksKeyStore, parseJwks, type JwksKey } from './jwks-key-store';
 import { JwtRefusal } from './jwt-refusal';
 
@@ -238,5 +239,26 @@ describe('httpJwksFetcher', () => {
     await expect(httpJwksFetcher(url, 5000)(signal())).rejects.toThrow();
     reply = (res) => res.writeHead(200).end(Buffer.alloc(1024 * 1024 + 1, 0x20));
     await expect(httpJwksFetcher(url, 5000)(signal())).rejects.toThrow('larger than');
+  });
+
+  it('opens its pooled connection in no request’s async context', async () => {
+    const doc = JSON.stringify({ keys: [jwk(ec().publicKey, { kid: 'k2' })] });
+    // A server of its own, so that the fetch cannot reuse a connection of the tests above.
+    const own = createServer((_req, res) => res.end(doc));
+    await new Promise<void>((resolve) => own.listen(0, '127.0.0.1', resolve));
+    const ownUrl = `http://127.0.0.1:${(own.address() as AddressInfo).port}/jwks.json`;
+    let keys: JwksKey[] = [];
+    try {
+      // The refresh runs in whichever request found the set stale.
+      const opened = await connectionsOpenedBy(async () => {
+        keys = await httpJwksFetcher(ownUrl, 5000)(signal());
+      });
+
+      expect(opened).toEqual({ connects: 1, inTheRequest: 0 });
+      expect(keys.map((k) => k.kid)).toEqual(['k2']);
+    } finally {
+      own.closeAllConnections();
+      await new Promise((resolve) => own.close(resolve));
+    }
   });
 });

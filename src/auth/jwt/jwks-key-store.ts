@@ -10,6 +10,7 @@
  * @see https://www.rfc-editor.org/rfc/rfc7517#section-5 (JWK Set)
  */
 import { createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { inPoolScope } from '../../common/keep-alive';
 import { JwtRefusal } from './jwt-refusal';
 
 /** One verification key of a JWK Set. */
@@ -97,11 +98,14 @@ async function readCapped(res: Response, limit: number): Promise<string> {
 /** A fetcher for `url`: GET with a timeout, a size cap and no redirects. */
 export function httpJwksFetcher(url: string, timeoutMs: number): JwksFetcher {
   return async (signal) => {
-    const res = await fetch(url, {
-      headers: { accept: 'application/jwk-set+json, application/json' },
-      redirect: 'error',
-      signal: AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]),
-    });
+    // Started by whichever request found the set stale; its pooled connection keeps no request.
+    const res = await inPoolScope(() =>
+      fetch(url, {
+        headers: { accept: 'application/jwk-set+json, application/json' },
+        redirect: 'error',
+        signal: AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]),
+      }),
+    );
     if (!res.ok) {
       await res.body?.cancel();
       throw new Error(`HTTP ${res.status} from the JWKS URL`);

@@ -1,10 +1,12 @@
 /**
  * OPA: `POST {url}/v1/data/{policy_path}` with `{input}` (the Data API). `{result: true|false}`
  * and `{result: {allow, reason}}` are understood; an undefined result denies, as OPA's own
- * convention has it. Node's fetch keeps connections alive between calls.
+ * convention has it. Node's fetch keeps connections alive between calls; they are opened in the
+ * pool scope, so a pooled one keeps no request's context.
  * @see https://www.openpolicyagent.org/docs/latest/rest-api/#get-a-document-with-input
  */
 import { Injectable } from '@nestjs/common';
+import { inPoolScope } from '../../common/keep-alive';
 import type { RouteConfig } from '../../config/config.schema';
 import { AuthzProvider, type AuthzDecision, type AuthzInput } from '../authz-provider';
 
@@ -15,12 +17,14 @@ export class OpaProvider extends AuthzProvider {
     const opa = route.authz.opa;
     if (opa === undefined) throw new Error(`route ${route.name} has no authz.opa settings`);
     const url = `${opa.url.replace(/\/+$/, '')}/v1/data/${opa.policy_path}`;
-    const res = await fetch(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/json' },
-      body: JSON.stringify({ input }),
-      signal: AbortSignal.timeout(opa.timeout_ms),
-    });
+    const res = await inPoolScope(() =>
+      fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json' },
+        body: JSON.stringify({ input }),
+        signal: AbortSignal.timeout(opa.timeout_ms),
+      }),
+    );
     if (!res.ok) {
       await res.body?.cancel();
       throw new Error(`OPA answered ${res.status}`);

@@ -8,6 +8,8 @@
 import { createHash } from 'node:crypto';
 import { Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import type { OpenFgaClient, TupleKey } from '@openfga/sdk';
+import type { Agent } from 'node:http';
+import { keepAliveAgent } from '../../common/keep-alive';
 import type { RouteConfig } from '../../config/config.schema';
 import type { OpenFgaConfig } from '../authz.schema';
 import { AuthzProvider, type AuthzDecision, type AuthzInput } from '../authz-provider';
@@ -62,10 +64,16 @@ export function fgaUser(input: AuthzInput, userClaim: string): string {
   return `user:${fgaId(id)}`;
 }
 
+/** An SDK client and the connection pool it sends through. */
+interface Engine {
+  client: OpenFgaClient;
+  agent: Agent;
+}
+
 /** Asks an OpenFGA server; one client per distinct server settings. */
 @Injectable()
 export class OpenFgaProvider extends AuthzProvider implements OnApplicationShutdown {
-  private readonly clients = new Map<string, OpenFgaClient>();
+  private readonly engines = new Map<string, Engine>();
 
   async decide(input: AuthzInput, route: RouteConfig): Promise<AuthzDecision> {
     const cfg = route.authz.openfga;
@@ -105,10 +113,14 @@ export class OpenFgaProvider extends AuthzProvider implements OnApplicationShutd
 
   private client(cfg: OpenFgaConfig): OpenFgaClient {
     const id = JSON.stringify([cfg.url, cfg.store_id, cfg.model_id, cfg.api_token, cfg.timeout_ms]);
-    let client = this.clients.get(id);
-    if (client === undefined) {
+    let engine = this.engines.get(id);
+    if (engine === undefined) {
       const { OpenFgaClient, CredentialsMethod } = openFgaSdk();
-      client = new OpenFgaClient({
+      // The gateway's own agent rather than the SDK's: its connections keep no request's context
+      // while pooled, and close before a server's idle timeout would reset one in use.
+      const https = new URL(cfg.url).protocol === 'https:';
+      const agent = keepAliveAgent(https ? 'https:' : 'http:', Infinity);
+      const client = new OpenFgaClient({
         apiUrl: cfg.url,
         storeId: cfg.store_id,
         authorizationModelId: cfg.model_id,
@@ -117,15 +129,17 @@ export class OpenFgaProvider extends AuthzProvider implements OnApplicationShutd
             ? { method: CredentialsMethod.ApiToken, config: { token: cfg.api_token } }
             : undefined,
         // A slow engine must not hold uploads: the route's fail mode answers after the timeout.
-        baseOptions: { timeout: cfg.timeout_ms },
+        baseOptions: { timeout: cfg.timeout_ms, [https ? 'httpsAgent' : 'httpAgent']: agent },
         retryParams: { maxRetry: 1, minWaitInMs: 50 },
       });
-      this.clients.set(id, client);
+      engine = { client, agent };
+      this.engines.set(id, engine);
     }
-    return client;
+    return engine.client;
   }
 
   onApplicationShutdown(): void {
-    this.clients.clear();
+    for (const { agent } of this.engines.values()) agent.destroy();
+    this.engines.clear();
   }
 }
