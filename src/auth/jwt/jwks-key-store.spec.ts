@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -163,6 +164,26 @@ describe('JwksKeyStore', () => {
     expect(fetcher.calls).toBe(2);
   });
 
+  it('fetches in no request’s context, and the request resumes in its own', async () => {
+    const storage = new AsyncLocalStorage<string>();
+    const failedUnder: Array<string | undefined> = [];
+    fetcher.fail();
+    const s = new JwksKeyStore(fetcher.fetch, {
+      ttlMs: 60_000,
+      onError: () => failedUnder.push(storage.getStore()),
+      now: () => clock,
+    });
+
+    const resumedIn = await storage.run('a request', async () => {
+      await expect(s.keyFor('a')).rejects.toThrow('signing keys unavailable');
+      return storage.getStore();
+    });
+
+    expect(fetcher.calls).toBe(1);
+    expect(failedUnder).toEqual([undefined]);
+    expect(resumedIn).toBe('a request');
+  });
+
   it('uses a token without kid only when the set holds a single key', async () => {
     const only = key('only');
     fetcher.serve(only);
@@ -241,22 +262,23 @@ describe('httpJwksFetcher', () => {
     await expect(httpJwksFetcher(url, 5000)(signal())).rejects.toThrow('larger than');
   });
 
-  it('opens its pooled connection in no request’s async context', async () => {
-    const doc = JSON.stringify({ keys: [jwk(ec().publicKey, { kid: 'k2' })] });
+  it('through a JwksKeyStore, opens its pooled connection in no request’s context', async () => {
+    const k2 = jwk(ec().publicKey, { kid: 'k2' });
     // A server of its own, so that the fetch cannot reuse a connection of the tests above.
-    const own = createServer((_req, res) => res.end(doc));
+    const own = createServer((_req, res) => res.end(JSON.stringify({ keys: [k2] })));
     await new Promise<void>((resolve) => own.listen(0, '127.0.0.1', resolve));
     const ownUrl = `http://127.0.0.1:${(own.address() as AddressInfo).port}/jwks.json`;
-    let keys: JwksKey[] = [];
+    const s = new JwksKeyStore(httpJwksFetcher(ownUrl, 5000), { ttlMs: 60_000 });
+    let found: JwksKey | undefined;
     try {
-      // The refresh runs in whichever request found the set stale.
       const opened = await connectionsOpenedBy(async () => {
-        keys = await httpJwksFetcher(ownUrl, 5000)(signal());
+        found = await s.keyFor('k2');
       });
 
       expect(opened).toEqual({ connects: 1, inTheRequest: 0 });
-      expect(keys.map((k) => k.kid)).toEqual(['k2']);
+      expect(found?.kid).toBe('k2');
     } finally {
+      s.close();
       own.closeAllConnections();
       await new Promise((resolve) => own.close(resolve));
     }

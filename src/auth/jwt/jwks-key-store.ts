@@ -98,14 +98,11 @@ async function readCapped(res: Response, limit: number): Promise<string> {
 /** A fetcher for `url`: GET with a timeout, a size cap and no redirects. */
 export function httpJwksFetcher(url: string, timeoutMs: number): JwksFetcher {
   return async (signal) => {
-    // Started by whichever request found the set stale; its pooled connection keeps no request.
-    const res = await inPoolScope(() =>
-      fetch(url, {
-        headers: { accept: 'application/jwk-set+json, application/json' },
-        redirect: 'error',
-        signal: AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]),
-      }),
-    );
+    const res = await fetch(url, {
+      headers: { accept: 'application/jwk-set+json, application/json' },
+      redirect: 'error',
+      signal: AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]),
+    });
     if (!res.ok) {
       await res.body?.cancel();
       throw new Error(`HTTP ${res.status} from the JWKS URL`);
@@ -171,9 +168,13 @@ export class JwksKeyStore {
     throw new JwtRefusal('unknown key id');
   }
 
-  /** Fetches the set now (shared with any fetch already running). */
+  /**
+   * Fetches the set now (shared with any fetch already running). The fetch serves every request
+   * that waits on it, so it runs in none's context: its pooled connection keeps no request alive,
+   * and a failure is logged without the ids of whichever request happened to start it.
+   */
   refresh(): Promise<void> {
-    this.inFlight ??= this.fetch().finally(() => {
+    this.inFlight ??= inPoolScope(() => this.fetch()).finally(() => {
       this.inFlight = undefined;
     });
     return this.inFlight;
