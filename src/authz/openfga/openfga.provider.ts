@@ -6,9 +6,9 @@
  * @see https://openfga.dev/api/service#/Relationship%20Queries/Check
  */
 import { createHash } from 'node:crypto';
+import type { Agent } from 'node:http';
 import { Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import type { OpenFgaClient, TupleKey } from '@openfga/sdk';
-import type { Agent } from 'node:http';
 import { keepAliveAgent } from '../../common/keep-alive';
 import type { RouteConfig } from '../../config/config.schema';
 import type { OpenFgaConfig } from '../authz.schema';
@@ -118,8 +118,8 @@ export class OpenFgaProvider extends AuthzProvider implements OnApplicationShutd
       const { OpenFgaClient, CredentialsMethod } = openFgaSdk();
       // The gateway's own agent rather than the SDK's: its connections keep no request's context
       // while pooled, and close before a server's idle timeout would reset one in use.
-      const https = new URL(cfg.url).protocol === 'https:';
-      const agent = keepAliveAgent(https ? 'https:' : 'http:', Infinity);
+      const secure = new URL(cfg.url).protocol === 'https:';
+      const agent = keepAliveAgent(secure ? 'https:' : 'http:', Infinity);
       const client = new OpenFgaClient({
         apiUrl: cfg.url,
         storeId: cfg.store_id,
@@ -129,7 +129,7 @@ export class OpenFgaProvider extends AuthzProvider implements OnApplicationShutd
             ? { method: CredentialsMethod.ApiToken, config: { token: cfg.api_token } }
             : undefined,
         // A slow engine must not hold uploads: the route's fail mode answers after the timeout.
-        baseOptions: { timeout: cfg.timeout_ms, [https ? 'httpsAgent' : 'httpAgent']: agent },
+        baseOptions: { timeout: cfg.timeout_ms, [secure ? 'httpsAgent' : 'httpAgent']: agent },
         retryParams: { maxRetry: 1, minWaitInMs: 50 },
       });
       engine = { client, agent };
