@@ -102,6 +102,10 @@ export interface OpenFgaStandIn {
   stall(): void;
   /** Answers normally again; held calls are answered now. */
   recover(): void;
+  /** Connections open now. */
+  readonly openConnections: number;
+  /** Resolves once every connection open now has closed (closed by the client, say). */
+  connectionsClosed(): Promise<void>;
   /** Stops listening and drops every connection; later calls are refused. */
   close(): Promise<void>;
 }
@@ -540,6 +544,13 @@ export async function startOpenFgaStandIn(options: OpenFgaStandInOptions): Promi
     recover() {
       behaviour = { kind: 'normal' };
       release();
+    },
+    get openConnections() {
+      return sockets.size;
+    },
+    connectionsClosed: async () => {
+      const open = [...sockets].map((s) => new Promise((resolve) => s.once('close', resolve)));
+      await Promise.all(open);
     },
     close: () =>
       new Promise<void>((resolve, reject) => {

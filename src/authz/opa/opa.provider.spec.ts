@@ -1,75 +1,43 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { startOpaStandIn, type OpaStandIn } from '../../../test/helpers/opa-standin';
 import { connectionsOpenedBy } from '../../common/async-context.testing';
 import type { RouteConfig } from '../../config/config.schema';
-import type { AuthzInput } from '../authz-provider';
+import { routeWithAuthz, UPLOAD_INPUT as input } from '../authz.testing';
 import { opaSchema } from '../authz.schema';
 import { interpretOpaResult, OpaProvider } from './opa.provider';
 
-const input: AuthzInput = {
-  subject: 'alice',
-  auth_method: 'jwt',
-  claims: { sub: 'alice' },
-  action: 's3:PutObject',
-  bucket: 'uploads',
-  key: 'a/b.txt',
-  path: '/uploads/a/b.txt',
-  method: 'PUT',
-  content_length: 3,
-  content_type: 'text/plain',
-  client_ip: '127.0.0.1',
-};
-
 describe('OpaProvider', () => {
-  // A server per test, so that each test's first call opens a connection of its own.
-  let server: Server;
+  // A stand-in per test, so that each test's first call opens a connection of its own.
+  let opa: OpaStandIn;
   let route: RouteConfig;
-  /** What the server received: path and parsed body of each call. */
-  let calls: Array<{ url: string | undefined; body: unknown }>;
-  let answer: (res: ServerResponse) => void;
 
   beforeEach(async () => {
-    calls = [];
-    server = createServer((req: IncomingMessage, res) => {
-      let text = '';
-      req.setEncoding('utf8');
-      req.on('data', (chunk: string) => (text += chunk));
-      req.on('end', () => {
-        calls.push({ url: req.url, body: JSON.parse(text) as unknown });
-        answer(res);
-      });
+    opa = await startOpaStandIn();
+    route = routeWithAuthz({
+      opa: opaSchema.parse({ url: `${opa.url}/`, policy_path: 'mizuchi/allow' }),
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const { port } = server.address() as AddressInfo;
-    const opa = opaSchema.parse({ url: `http://127.0.0.1:${port}/`, policy_path: 'mizuchi/allow' });
-    route = { name: 'uploads', authz: { opa } } as unknown as RouteConfig;
   });
-  afterEach(async () => {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-  });
-
-  const json = (status: number, body: unknown) => (res: ServerResponse) =>
-    res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+  afterEach(() => opa.close());
 
   it('posts the input to the Data API and reads the decision', async () => {
-    answer = json(200, { result: { allow: false, reason: 'not in the group' } });
+    opa.setPolicy({ 'mizuchi/allow': () => ({ allow: false, reason: 'not in the group' }) });
 
     await expect(new OpaProvider().decide(input, route)).resolves.toEqual({
       allow: false,
       reason: 'not in the group',
     });
-    expect(calls).toEqual([{ url: '/v1/data/mizuchi/allow', body: { input } }]);
+    expect(opa.calls.map(({ method, path, body }) => ({ method, path, body }))).toEqual([
+      { method: 'POST', path: 'mizuchi/allow', body: { input } },
+    ]);
   });
 
   it('fails when OPA answers an error, so the route’s fail mode decides', async () => {
-    answer = json(500, { code: 'internal_error', message: 'boom' });
+    opa.failWith(500);
 
     await expect(new OpaProvider().decide(input, route)).rejects.toThrow('OPA answered 500');
   });
 
   it('opens its pooled connection in no request’s async context', async () => {
-    answer = json(200, { result: true });
+    opa.setPolicy({ 'mizuchi/allow': () => true });
     let decision: unknown;
 
     const opened = await connectionsOpenedBy(async () => {
