@@ -271,7 +271,8 @@ export class LeanDataClient {
     const queryString = signedQueryString(query);
     headers.host = this.host;
     Object.assign(headers, this.signer.sign({ method, path, query: queryString, headers }));
-    // Under an upload span: a client span of its own, and its traceparent (sent unsigned).
+    // Under an upload span: its traceparent (sent unsigned), and a client span of its own when
+    // the request is sampled.
     const span = startClientSpan(method, this.target);
     if (span !== undefined) Object.assign(headers, span.headers);
     let answered: number | undefined;
@@ -285,7 +286,7 @@ export class LeanDataClient {
         onResponse(res);
       },
     );
-    if (span !== undefined) {
+    if (span?.recording === true) {
       let requestError: Error | undefined;
       req.on('error', (err) => (requestError ??= err));
       req.once('close', () =>

@@ -1,10 +1,14 @@
 /**
  * The lean backend client's own client spans: only under a valid active span, a traceparent that
- * names the new span, the outcome on the span, and a mark that survives the instrumentation's
- * copy of the request options (so it skips those requests).
+ * names the new span (or, in an unsampled request, its parent), the outcome on the span, and a
+ * mark that survives the instrumentation's copy of the request options (so it skips those
+ * requests).
  */
 import { context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { AlwaysOffSampler } from '@opentelemetry/sdk-trace-base';
 import { startClientSpan } from './client-span';
+import { LeanTracerProvider } from './lean-tracer';
 import { tracer } from './spans';
 import { useInMemoryTracing } from './tracing.testing';
 
@@ -22,7 +26,7 @@ describe('startClientSpan', () => {
     const started = context.with(trace.setSpan(context.active(), parent), () =>
       startClientSpan('PUT', TARGET),
     );
-    expect(started).toBeDefined();
+    expect(started?.recording).toBe(true);
     started?.end({ status: 200 });
     started?.end({ status: 500 }); // a second end changes nothing
     parent.end();
@@ -41,6 +45,26 @@ describe('startClientSpan', () => {
       'http.response.status_code': 200,
     });
     expect(client.status.code).toBe(SpanStatusCode.UNSET);
+  });
+
+  it('sends an unsampled request’s own trace context and makes no span under it', () => {
+    const server = new LeanTracerProvider({
+      resource: resourceFromAttributes({}),
+      sampler: new AlwaysOffSampler(),
+      processor: { onEnd: () => undefined, forceFlush: async () => {}, shutdown: async () => {} },
+    })
+      .getTracer('server')
+      .startSpan('PUT');
+
+    const started = context.with(trace.setSpan(context.active(), server), () =>
+      startClientSpan('PUT', TARGET),
+    );
+    started?.end({ status: 200 });
+
+    const { traceId, spanId } = server.spanContext();
+    expect(started?.recording).toBe(false);
+    expect(started?.headers).toEqual({ traceparent: `00-${traceId}-${spanId}-00` });
+    expect(memory.getFinishedSpans()).toEqual([]);
   });
 
   it('marks a refused request and a failed connection as errors', () => {

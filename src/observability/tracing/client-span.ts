@@ -10,7 +10,7 @@
  */
 import type { Span } from '@opentelemetry/api';
 import { RecentTemplates } from './attribute-template';
-import { isValidSpanContext } from './lean-tracer';
+import { isUnsampledLocal, isValidSpanContext } from './lean-tracer';
 import { context, SpanKind, SpanStatusCode, trace } from './otel-api';
 import { tracer } from './spans';
 import { tracingActive } from './tracing-status';
@@ -19,6 +19,8 @@ import { tracingActive } from './tracing-status';
 export interface ClientSpan {
   /** `traceparent` (and `tracestate`) for the outgoing request. */
   readonly headers: Record<string, string>;
+  /** Whether end() records anything; when not, the caller need not watch the request for it. */
+  readonly recording: boolean;
   /** Ends the span with the backend's status, or with the error that ended the request. */
   end(outcome: { status: number } | { error: Error }): void;
 }
@@ -38,7 +40,11 @@ const startAttributes = new RecentTemplates([
   'server.port',
 ]);
 
-/** Starts a client span under the active span, or returns undefined (no tracing, no parent). */
+/**
+ * Starts a client span under the active span, or returns undefined (no tracing, no parent). Under
+ * an unsampled span of this process, whose child would be unsampled too, it makes no span and
+ * sends the parent's own trace context (isUnsampledLocal).
+ */
 export function startClientSpan(method: string, target: ClientTarget): ClientSpan | undefined {
   if (!tracingActive()) return undefined;
   const parent = context.active();
@@ -46,6 +52,7 @@ export function startClientSpan(method: string, target: ClientTarget): ClientSpa
   if (parentSpan === undefined || !isValidSpanContext(parentSpan.spanContext())) {
     return undefined;
   }
+  if (isUnsampledLocal(parentSpan)) return new UnsampledClientSpan(traceHeaders(parentSpan));
   const span = tracer.startSpan(
     method,
     {
@@ -54,18 +61,32 @@ export function startClientSpan(method: string, target: ClientTarget): ClientSpa
     },
     parent,
   );
-  // The W3C trace context of the new span, as W3CTraceContextPropagator writes it.
+  return new StartedClientSpan(span, traceHeaders(span));
+}
+
+/** The W3C trace context of `span`, as W3CTraceContextPropagator writes it. */
+function traceHeaders(span: Span): Record<string, string> {
   const sent = span.spanContext();
   const headers: Record<string, string> = {
     traceparent: `00-${sent.traceId}-${sent.spanId}-0${(sent.traceFlags & 1).toString(16)}`,
   };
   const traceState = sent.traceState?.serialize();
   if (traceState) headers.tracestate = traceState;
-  return new StartedClientSpan(span, headers);
+  return headers;
+}
+
+/** The trace context of an unsampled request, with nothing to record. */
+class UnsampledClientSpan implements ClientSpan {
+  readonly recording = false;
+
+  constructor(readonly headers: Record<string, string>) {}
+
+  end(): void {}
 }
 
 /** A ClientSpan as an instance rather than a literal with a closure: one object per request. */
 class StartedClientSpan implements ClientSpan {
+  readonly recording = true;
   private ended = false;
 
   constructor(

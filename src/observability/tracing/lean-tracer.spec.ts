@@ -31,6 +31,7 @@ import {
   ATTRIBUTE_COUNT_LIMIT,
   EVENT_COUNT_LIMIT,
   IdPool,
+  isUnsampledLocal,
   isValidSpanContext,
   LeanSpan,
   type LeanSpanProcessor,
@@ -614,6 +615,58 @@ describe('LeanTracerProvider', () => {
 
       expect(active).toBe(span);
       expect(span?.isRecording()).toBe(false);
+    });
+
+    it('runs a child of its own unsampled span with that span, in the same context', () => {
+      const { tracer, ended } = setup(new AlwaysOffSampler());
+      const parent = tracer.startSpan('server');
+      const outer = trace.setSpan(context.active(), parent);
+
+      const { given, inside } = context.with(outer, () =>
+        tracer.startActiveSpan('upload.put_object', (span) => {
+          span.setAttribute('mizuchi.route', 'uploads');
+          span.end();
+          return { given: span, inside: context.active() };
+        }),
+      );
+
+      expect(isUnsampledLocal(parent)).toBe(true);
+      expect(given).toBe(parent);
+      expect(inside).toBe(outer);
+      expect(ended).toEqual([]);
+    });
+
+    it('enters a given context whose unsampled span stands in for the child (name, options, ctx, fn)', () => {
+      const { tracer } = setup(new AlwaysOffSampler());
+      const parent = tracer.startSpan('server');
+      const given = trace.setSpan(context.active(), parent);
+
+      const [span, inside] = tracer.startActiveSpan('child', {}, given, (s) => [
+        s,
+        context.active(),
+      ]);
+
+      expect(span).toBe(parent);
+      expect(inside).toBe(given);
+    });
+
+    it('still makes a span of its own under an unsampled remote parent, and for root: true', () => {
+      const { tracer } = setup(new ParentBasedSampler({ root: new AlwaysOnSampler() }));
+      const { ctx } = remoteParent(TraceFlags.NONE);
+
+      const underRemote = tracer.startActiveSpan('child', {}, ctx, (span) => span);
+      const root = tracer.startActiveSpan(
+        'new root',
+        { root: true },
+        trace.setSpan(ctx, underRemote),
+        (span) => span,
+      );
+
+      expect(underRemote.spanContext().spanId).not.toBe(REMOTE_SPAN_ID);
+      expect(underRemote.isRecording()).toBe(false);
+      expect(isUnsampledLocal(underRemote)).toBe(true);
+      expect(root).not.toBe(underRemote);
+      expect(root.isRecording()).toBe(true);
     });
   });
 

@@ -181,6 +181,17 @@ export function isValidSpanContext(context: SpanContext): boolean {
 }
 
 /**
+ * Whether `span` is an unsampled span that a lean tracer issued in this process. Every sampler
+ * the config offers decides a child of such a span the same way: always-off and the parent-based
+ * sampler by the parent's decision, the ratio sampler by the trace id they share. So its children
+ * would be unsampled too, and the request path lets it stand in for them (startActiveSpan, the
+ * backend client span) instead of making a span and a context per child that record nothing.
+ */
+export function isUnsampledLocal(span: Span): boolean {
+  return !span.isRecording() && span.spanContext() instanceof IssuedSpanContext;
+}
+
+/**
  * A span of the lean tracer; also the ReadableSpan its processor receives.
  *
  * Attributes are kept as two parallel arrays rather than an object: the gateway's spans set
@@ -532,8 +543,16 @@ export class LeanTracer implements Tracer {
       parent = contextApi.active();
       fn = first as F;
     }
-    const span = this.startSpan(name, options, parent);
     const run = fn as (span: Span) => ReturnType<F>;
+    const parentSpan = options?.root === true ? undefined : trace.getSpan(parent);
+    if (parentSpan !== undefined && isUnsampledLocal(parentSpan)) {
+      // The child would record nothing either: `fn` gets the parent, whose end() and setters do
+      // nothing, in the parent's context (the active one already, unless one was passed).
+      return third === undefined
+        ? run(parentSpan)
+        : contextApi.with(parent, run, undefined, parentSpan);
+    }
+    const span = this.startSpan(name, options, parent);
     return contextApi.with(trace.setSpan(parent, span), run, undefined, span);
   }
 }

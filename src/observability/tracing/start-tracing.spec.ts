@@ -18,6 +18,8 @@ import {
   SimpleSpanProcessor,
   TraceIdRatioBasedSampler,
 } from '@opentelemetry/sdk-trace-base';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { isUnsampledLocal, LeanTracerProvider } from './lean-tracer';
 import { describeSpan, samplerFor } from './start-tracing';
 
 /** Accumulates to 1 under TraceIdRatioBased: inside any ratio above 0. */
@@ -73,6 +75,33 @@ describe('samplerFor', () => {
       SamplingDecision.NOT_RECORD,
     );
   });
+
+  it.each([
+    { strategy: 'never', ratio: 1 },
+    { strategy: 'ratio', ratio: 0.5 },
+    { strategy: 'parent_based', ratio: 0.5 },
+  ] as const)(
+    'under $strategy, every child of an unsampled span is unsampled too (isUnsampledLocal)',
+    (sampling) => {
+      const provider = new LeanTracerProvider({
+        resource: resourceFromAttributes({}),
+        sampler: samplerFor(sampling),
+        processor: { onEnd: () => undefined, forceFlush: async () => {}, shutdown: async () => {} },
+      });
+      const tracer = provider.getTracer('children');
+      let unsampled = 0;
+      for (let i = 0; i < 200; i++) {
+        const parent = tracer.startSpan('server', { kind: SpanKind.SERVER });
+        if (parent.isRecording()) continue;
+        unsampled += 1;
+        expect(isUnsampledLocal(parent)).toBe(true);
+        const child = tracer.startSpan('child', {}, trace.setSpan(ROOT_CONTEXT, parent));
+        expect(child.isRecording()).toBe(false);
+        expect(child.spanContext().traceFlags).toBe(TraceFlags.NONE);
+      }
+      expect(unsampled).toBeGreaterThan(50);
+    },
+  );
 
   it.each([0, 0.5, 1])('passes ratio %p through to the ratio sampler', (ratio) => {
     expect(samplerFor({ strategy: 'ratio', ratio }).toString()).toBe(`TraceIdRatioBased{${ratio}}`);
