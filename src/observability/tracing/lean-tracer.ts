@@ -63,6 +63,10 @@ export interface LeanSpanProcessor {
 /** Settings of a LeanTracerProvider. */
 export interface LeanTracerOptions {
   resource: Resource;
+  /**
+   * Must decide a child of an unsampled span of this process as unsampled, as the SDK's
+   * always-off, ratio and parent-based samplers do: such children are not made (isUnsampledLocal).
+   */
   sampler: Sampler;
   processor: LeanSpanProcessor;
 }
