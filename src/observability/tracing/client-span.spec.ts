@@ -1,8 +1,6 @@
 /**
  * The lean backend client's own client spans: only under a valid active span, a traceparent that
- * names the new span (or, in an unsampled request, its parent), the outcome on the span, and a
- * mark that survives the instrumentation's copy of the request options (so it skips those
- * requests).
+ * names the new span (or, in an unsampled request, its parent), and the outcome on the span.
  */
 import { context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { resourceFromAttributes } from '@opentelemetry/resources';
