@@ -441,6 +441,14 @@ export class LeanSpan implements Span, ReadableSpan {
   }
 }
 
+/** The options of a span started without any. */
+const NO_OPTIONS: SpanOptions = Object.freeze({});
+
+/** The span a new span with `options` would be the child of in `ctx`: none for a root. */
+function parentSpanOf(options: SpanOptions, ctx: Context): Span | undefined {
+  return options.root === true ? undefined : trace.getSpan(ctx);
+}
+
 /** A tracer of the lean provider, for one instrumentation scope. */
 export class LeanTracer implements Tracer {
   constructor(
@@ -450,8 +458,18 @@ export class LeanTracer implements Tracer {
   ) {}
 
   startSpan(name: string, options: SpanOptions = {}, ctx: Context = contextApi.active()): Span {
+    return this.startUnder(name, options, ctx, parentSpanOf(options, ctx));
+  }
+
+  /** startSpan with the parent span already read from `ctx` (none for a root). */
+  private startUnder(
+    name: string,
+    options: SpanOptions,
+    ctx: Context,
+    parentSpan: Span | undefined,
+  ): Span {
     if (isTracingSuppressed(ctx)) return trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
-    const parent = options.root === true ? undefined : trace.getSpan(ctx)?.spanContext();
+    const parent = parentSpan?.spanContext();
     // This provider's own spans have valid ids by construction; others (remote) are checked.
     const validParent = parent !== undefined && isValidSpanContext(parent) ? parent : undefined;
     // A remote parent's trace id has no bytes here: the encoder reads it from its hex.
@@ -548,7 +566,8 @@ export class LeanTracer implements Tracer {
       fn = first as F;
     }
     const run = fn as (span: Span) => ReturnType<F>;
-    const parentSpan = options?.root === true ? undefined : trace.getSpan(parent);
+    options ??= NO_OPTIONS;
+    const parentSpan = parentSpanOf(options, parent);
     if (parentSpan !== undefined && isUnsampledLocal(parentSpan)) {
       // The child would record nothing either: `fn` gets the parent, whose end() and setters do
       // nothing, in the parent's context (the active one already, unless one was passed).
@@ -556,7 +575,7 @@ export class LeanTracer implements Tracer {
         ? run(parentSpan)
         : contextApi.with(parent, run, undefined, parentSpan);
     }
-    const span = this.startSpan(name, options, parent);
+    const span = this.startUnder(name, options, parent, parentSpan);
     return contextApi.with(trace.setSpan(parent, span), run, undefined, span);
   }
 }
